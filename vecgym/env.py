@@ -1,0 +1,213 @@
+"""``VEC-v0``: the vehicular edge computing network as a Gymnasium environment."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from .actions import check_action
+from .config import VECConfig, as_config
+from .goals import BALANCED, GoalSpec
+from .mobility import MobilityModel
+from .observation import observation_space, observe
+from .simulator import Simulator
+
+
+class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
+    """
+    ## Description
+
+    A road-side unit (RSU) at the middle of a 2 km, three-lane highway hosts a 400 GHz edge
+    server. Vehicles enter as a Poisson process (about ``n_vehicles`` on the road), drive at
+    60–100 km/h and generate tasks of ``n_task_types`` types. Every 100 ms slot the agent decides,
+    for each vehicle slot n and task type k, the fraction ``w[n,k]`` of each new task that is
+    offloaded (the rest runs on the vehicle's 5 GHz CPU) and the share ``a[n,k]`` of the edge CPU
+    given to the edge queue (n, k). Uplinks share 20 MHz equally among the vehicles that upload;
+    the channel has 3GPP path loss, correlated shadowing and Rayleigh fading. Every queue is FIFO
+    with exact per-task completion times; a task fails if its vehicle leaves the road first.
+    This is the physical layer of the SP-LLM paper (arXiv 2508.09149); ``VEC-pDT-v0`` adds the
+    predictive twin's forecasts.
+
+    ## Action Space
+
+    ``Box(0, 1, (2, n_max, n_task_types), float32)``: ``action[0]`` = offload ratios w,
+    ``action[1]`` = edge CPU shares a, with Σ a ≤ 1 over the active slots. Entries of inactive
+    slots are ignored. By default NaN → 0, values are clipped to [0, 1] and Σa > 1 is scaled down
+    to 1, each repair counted in ``info["action_repairs"]``; with ``strict=True`` any of these raises
+    ``vecgym.InvalidActionError`` naming the entries. A wrong shape or type always raises.
+
+    ## Observation Space
+
+    A ``Dict`` over the ``n_max`` vehicle slots (M = n_max, K = n_task_types, C = 4 classes):
+
+    | Key                     | Shape  | Dtype   | Min  | Max        | Meaning                                    |
+    |-------------------------|--------|---------|------|------------|--------------------------------------------|
+    | `active`                | (M,)   | int8    | 0    | 1          | slot holds a vehicle                       |
+    | `vehicle_id`            | (M,)   | int64   | -1   | 2^63-1     | unique, never reused id; -1 if empty       |
+    | `vehicle_class`         | (M, C) | int8    | 0    | 1          | one-hot car / bus / truck / emergency      |
+    | `position_m`            | (M, 2) | float32 | -100 | L+100      | (x along road, y from RSU), GPS noise      |
+    | `speed_mps`             | (M,)   | float32 | 0    | 100        | speed with sensor noise                    |
+    | `snr_db`                | (M,)   | float32 | -100 | 200        | estimated uplink SNR for the coming slot   |
+    | `rate_mbps`             | (M,)   | float32 | 0    | 1e6        | W·log2(1+SNR): rate if alone on the band   |
+    | `local_backlog_gcycles` | (M,)   | float32 | 0    | 1e9        | work queued on the vehicle CPU             |
+    | `uplink_backlog_kbit`   | (M,)   | float32 | 0    | 1e9        | data waiting to be uploaded                |
+    | `edge_backlog_gcycles`  | (M, K) | float32 | 0    | 1e9        | work queued at the edge per (n, k)         |
+    | `arrivals_bytes`        | (M, K) | float32 | 0    | 1e9        | task bytes that arrived in the last slot   |
+    | `goal`                  | (12,)  | float32 | 0    | inf        | ``GoalSpec.vector()`` of the active goal   |
+    | `slot`                  | (1,)   | int64   | 0    | 2^63-1     | slot index t                               |
+
+    The actual rate in a slot is (W / number of uploading vehicles)·log2(1+SNR).
+
+    ## Rewards
+
+    ``r = -(β_Q·qos + β_E·energy + fairness)`` with β from the active ``GoalSpec``:
+    ``qos`` = Σ over tasks resolved this slot of weight·min(latency / (deadline·deadline_scale), cap)
+    (a failed task, or one still pending after cap deadlines, costs cap = 3), divided by the
+    expected number of arrivals per slot; ``energy`` = the slot's energy (local + upload + edge, J)
+    divided by the energy of computing the expected arrivals locally; ``fairness`` =
+    goal.fairness·(1 - Jain index of the active vehicles' mean latencies). Each term is reported in
+    ``info["reward_terms"]``.
+
+    ## Starting State
+
+    The road is drawn from its stationary distribution: Poisson(N) vehicles at uniform positions
+    with speeds length-biased towards slow ones; all queues are empty; the goal is balanced.
+
+    ## Episode End
+
+    Never terminates (the road is a stationary system); truncation comes from the registration's
+    ``max_episode_steps`` (1000 slots = 100 s for ``VEC-v0``).
+
+    ## Info
+
+    ``metrics`` (this slot: tasks, latency, energy split, violations, edge utilisation, ...),
+    ``reward_terms``, ``action_repairs`` (count by kind), ``command`` (text of the last operator
+    command or None), ``command_id`` (1, 2, ... per command; 0 = none), ``goal`` (the active
+    GoalSpec's label). ``env.unwrapped.episode_metrics()`` gives the running episode totals.
+
+    ## Arguments
+
+    ``gym.make("VEC-v0", render_mode=None, **config)`` where ``config`` holds any field of
+    ``vecgym.VECConfig`` (``n_vehicles``, ``n_max``, ``n_task_types``, ``slot_s``, ``strict``, the
+    Table 1 parameters, the noise levels, ``commands``, ...). A bad value raises ``ValueError``
+    naming the field and the allowed range.
+
+    ## Version History
+
+    * v0: initial release.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        config: VECConfig | Mapping[str, Any] | None = None,
+        mobility: MobilityModel | None = None,
+        **config_kwargs: Any,
+    ):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode {render_mode!r} is not supported; use one of {self.metadata['render_modes']}")
+        self.cfg = as_config(config, **config_kwargs)
+        self.render_mode = render_mode
+        self.sim = Simulator(self.cfg, mobility)
+        self.n_max = self.cfg.slots
+        self.n_task_types = self.cfg.n_task_types
+        self.action_space = spaces.Box(0.0, 1.0, (2, self.n_max, self.n_task_types), np.float32)
+        self.observation_space = observation_space(self.cfg)
+        self._command: str | None = None
+        self._command_id = 0
+        self._goal_expires_s = math.inf
+        self._goal_vec = BALANCED.vector()
+        self._has_reset = False
+
+    # ------------------------------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        self.sim.reset(self.np_random)
+        self._command = None
+        self._command_id = 0
+        self._set_goal(BALANCED)
+        self._has_reset = True
+        self._issue_scheduled()
+        info = self._info(None, {"dtype": 0, "nan": 0, "range": 0, "edge_budget": 0})
+        return observe(self.sim, self._goal_vec), info
+
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], SupportsFloat, bool, bool, dict[str, Any]]:
+        if not self._has_reset:
+            raise RuntimeError("call reset() before step()")
+        w, a, repairs = check_action(action, self.sim.active, self.n_task_types, self.cfg.strict)
+        result = self.sim.step(w, a)
+        self.sim.metrics.action_repairs += sum(repairs.values())
+        if self.sim.t >= self._goal_expires_s - 1e-9:
+            self._set_goal(BALANCED)
+        self._issue_scheduled()
+        obs = observe(self.sim, self._goal_vec)
+        return obs, result.reward, False, False, self._info(result, repairs)
+
+    # ------------------------------------------------------------------------------------------
+    def issue_command(self, text: str, goal: GoalSpec | None = None) -> None:
+        """Record an operator command: ``text`` reaches agents in ``info["command"]``; ``goal``
+        (the ground truth, optional) becomes the objective of the reward from the next slot."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"command text must be a non-empty string, got {text!r}")
+        if goal is not None and not isinstance(goal, GoalSpec):
+            raise ValueError(f"goal must be a vecgym.goals.GoalSpec or None, got {type(goal).__name__}")
+        if not self._has_reset:
+            raise RuntimeError("call reset() before issue_command()")
+        self._command = text.strip()
+        self._command_id += 1
+        if goal is not None:
+            self._set_goal(goal)
+
+    @property
+    def goal(self) -> GoalSpec:
+        """The active ground-truth goal (the reward's objective)."""
+        return self.sim.goal
+
+    def episode_metrics(self) -> dict[str, Any]:
+        """Running totals of the episode (latency ms, energy J, violation %, fairness, ...)."""
+        return self.sim.episode_metrics()
+
+    # ------------------------------------------------------------------------------------------
+    def _set_goal(self, goal: GoalSpec) -> None:
+        self.sim.set_goal(goal)
+        self._goal_vec = goal.vector()
+        self._goal_expires_s = self.sim.t + goal.duration_s if goal.duration_s is not None else math.inf
+
+    def _issue_scheduled(self) -> None:
+        for cmd in self.cfg.commands:
+            if cmd.slot == self.sim.slot:
+                self.issue_command(cmd.text, cmd.goal)
+
+    def _info(self, result: Any, repairs: dict[str, int]) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "action_repairs": repairs,
+            "command": self._command,
+            "command_id": self._command_id,
+            "goal": self.sim.goal.label,
+        }
+        if result is not None:
+            info["metrics"] = result.metrics
+            info["reward_terms"] = result.reward_terms
+        return info
+
+    def render(self) -> np.ndarray | None:  # type: ignore[override]
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
+            return None
+        from .render import render_rgb
+
+        return render_rgb(self.sim)
+
+    def close(self) -> None:
+        pass

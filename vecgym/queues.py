@@ -1,0 +1,83 @@
+"""FIFO queues with exact per-task completion times, vectorised over all queues.
+
+Inside a slot a queue's service rate is constant, so the completion time of its i-th new task is
+the Lindley recursion ``c_i = max(a_i, c_{i-1}) + w_i / r`` started from the time ``c_0`` at which
+the work already queued is done. Unrolled,
+``c_i = W_i / r + max(c_0, max_{j<=i} (a_j - W_{j-1} / r))`` with ``W`` the cumulative work, so
+the whole slot is a cumulative sum and a cumulative maximum per queue. The tasks of all queues
+are laid out in one (queues × longest) padded matrix and the two scans run along its rows: a
+handful of numpy calls per slot instead of a Python loop over tasks or queues.
+
+Work carried across slots is tracked with cumulative counters: a queued task stores the queue's
+cumulative arrived work at its end (``pos``), the queue stores its cumulative arrived work and
+its backlog, and in a later slot the task completes at ``t0 + (pos - served) / r``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def segment_layout(seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Rows of a padded layout for sorted segment labels ``seg``.
+
+    Returns ``(labels, row, col, width)``: the distinct labels in order, each element's row (index
+    into ``labels``) and column (its rank inside its segment), and the longest segment's length.
+    """
+    m = seg.shape[0]
+    first = np.empty(m, dtype=bool)
+    first[:1] = True
+    np.not_equal(seg[1:], seg[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    row = np.cumsum(first) - 1
+    col = np.arange(m) - starts[row]
+    width = int(col.max()) + 1 if m else 0
+    return seg[starts], row, col, width
+
+
+def lindley(
+    seg: np.ndarray,
+    arrival_s: np.ndarray,
+    work: np.ndarray,
+    rate: np.ndarray,
+    free_at_s: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Completion times of FIFO tasks within one slot of constant service rates.
+
+    Args:
+        seg: ``(m,)`` queue index of each task, sorted ascending; tasks of a queue are in
+            arrival order.
+        arrival_s: ``(m,)`` arrival time of each task (s).
+        work: ``(m,)`` work of each task (cycles or bits), > 0.
+        rate: ``(n_queues,)`` service rate of each queue (work/s), > 0 for every queue in ``seg``.
+        free_at_s: ``(n_queues,)`` time at which each queue finishes the work already queued.
+
+    Returns:
+        ``(completion_s, cum_work)``: each task's completion time and the cumulative work of its
+        queue's new tasks up to and including it.
+    """
+    if seg.shape[0] == 0:
+        empty = np.empty(0)
+        return empty, empty
+    labels, row, col, width = segment_layout(seg)
+    shape = (labels.shape[0], width)
+    w_pad = np.zeros(shape)
+    w_pad[row, col] = work
+    w_cum = np.cumsum(w_pad, axis=1)
+    r = rate[labels][:, None]
+    x = np.full(shape, -np.inf)
+    x[row, col] = arrival_s - (w_cum[row, col] - work) / r[row, 0]
+    np.maximum.accumulate(x, axis=1, out=x)
+    np.maximum(x, free_at_s[labels][:, None], out=x)
+    done = x + w_cum / r
+    return done[row, col], w_cum[row, col]
+
+
+def segment_last(seg: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels of the sorted segments ``seg`` and the value of each segment's last element."""
+    if seg.shape[0] == 0:
+        return seg, values
+    last = np.empty(seg.shape[0], dtype=bool)
+    last[-1:] = True
+    np.not_equal(seg[1:], seg[:-1], out=last[:-1])
+    return seg[last], values[last]
