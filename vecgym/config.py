@@ -105,7 +105,7 @@ class VECConfig:
     """Per-type CPU cycles per byte; one value is used for every type."""
     deadline_s: tuple[float, ...] = (0.2,)
     """Per-type deadline in seconds; one value is used for every type."""
-    task_rate_hz: tuple[float, ...] = (26.0, 15.0, 10.0)
+    task_rate_hz: tuple[float, ...] = (17.0, 17.0, 17.0)
     """Per-type mean arrival rate per vehicle (tasks/s); calibrated, see README."""
     activity_corr: float = 0.95
     """Per-slot autocorrelation of each (vehicle, type) log-normal activity level."""

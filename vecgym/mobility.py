@@ -42,10 +42,11 @@ class HighwayMobility:
     def __init__(self, cfg: VECConfig):
         self.cfg = cfg
         self.lane_y_m = cfg.lane_offset_m + cfg.lane_width_m * np.arange(cfg.n_lanes)
+        self._class_cdf = np.cumsum(cfg.class_probs)[:-1]
 
     def _attributes(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         lane = rng.integers(0, self.cfg.n_lanes, size=n).astype(np.int8)
-        vclass = rng.choice(len(self.cfg.class_probs), size=n, p=self.cfg.class_probs).astype(np.int8)
+        vclass = np.searchsorted(self._class_cdf, rng.random(n), side="right").astype(np.int8)
         return lane, vclass
 
     def initial(self, rng: np.random.Generator) -> NewVehicles:

@@ -1,0 +1,134 @@
+"""The paper's experiments and a few more, as named, documented configurations.
+
+``vecgym.scenarios.make(name, **overrides)`` returns a ready ``gym.make("VEC-v0", ...)`` env whose
+time limit is the scenario's length; ``get(name)`` returns the ``Scenario`` itself (config, length,
+description) for runners that build their own envs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+from .config import ScheduledCommand
+from .goals import GoalSpec
+
+#: The paper's Scenario 3 command (issued at t = 51, i.e. before the step of 0-based slot 50).
+PAPER_ENERGY_COMMAND = "Switch to maximum energy saving mode immediately. Tolerate higher latency."
+ENERGY_SAVING_GOAL = GoalSpec(beta_energy=5.0, beta_qos=0.5, deadline_scale=2.0, label="energy_saving")
+PRIORITY_VEHICLE = 7
+PRIORITY_COMMAND = f"Prioritize latency for vehicle {PRIORITY_VEHICLE}."
+EMERGENCY_COMMAND = "Give emergency vehicles absolute priority for the next 30 seconds."
+FAIRNESS_COMMAND = "Guarantee a fair allocation of edge resources to every vehicle during peak hours."
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named experiment: config overrides for ``VEC-v0``, its length and what it tests."""
+
+    name: str
+    description: str
+    config: dict[str, Any] = field(default_factory=dict)
+    n_slots: int = 300
+    sweep: tuple[float, ...] = ()
+    """Values of ``n_vehicles`` to sweep (the scalability experiment)."""
+
+    def make_env(self, **overrides: Any) -> gym.Env:
+        """``gym.make("VEC-v0")`` with this scenario's config, ``overrides`` last."""
+        kwargs = {**self.config, **overrides}
+        max_steps = kwargs.pop("max_episode_steps", self.n_slots)
+        return gym.make("VEC-v0", max_episode_steps=max_steps, **kwargs)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "scalability",
+            "Paper Table 2: load grows with the number of vehicles N = 10, 20, 30 (and larger).",
+            {"n_vehicles": 20.0},
+            n_slots=300,
+            sweep=(10.0, 20.0, 30.0),
+        ),
+        Scenario(
+            "dynamic",
+            "Paper Table 3: vehicles change target speed often (30-130 km/h, 3 m/s²) and the channel "
+            "swings; tests proactive decisions (peak violation, latency std).",
+            {"n_vehicles": 20.0, "dynamic_speed": True, "speed_change_rate_hz": 0.5, "accel_max_mps2": 4.0},
+            n_slots=300,
+        ),
+        Scenario(
+            "goal_switch",
+            "Paper Table 4: balanced for t = 1..50, then the operator says "
+            f"'{PAPER_ENERGY_COMMAND}' (ground truth: energy weight 5, QoS weight 0.5, deadlines x2).",
+            {
+                "n_vehicles": 20.0,
+                "commands": (ScheduledCommand(50, PAPER_ENERGY_COMMAND, ENERGY_SAVING_GOAL),),
+            },
+            n_slots=100,
+        ),
+        Scenario(
+            "priority",
+            f"'{PRIORITY_COMMAND}' from slot 0: vehicle {PRIORITY_VEHICLE} gets QoS weight 10 "
+            "(it stays on the road for the whole episode at the default N).",
+            {
+                "n_vehicles": 20.0,
+                "commands": (
+                    ScheduledCommand(
+                        0,
+                        PRIORITY_COMMAND,
+                        GoalSpec(vehicle_weights={PRIORITY_VEHICLE: 10.0}, label=f"priority_v{PRIORITY_VEHICLE}"),
+                    ),
+                ),
+            },
+            n_slots=300,
+        ),
+        Scenario(
+            "emergency",
+            "10% of vehicles are emergency services; at slot 20 the operator gives them priority for 30 s.",
+            {
+                "n_vehicles": 20.0,
+                "class_probs": (0.75, 0.1, 0.05, 0.1),
+                "commands": (
+                    ScheduledCommand(
+                        20,
+                        EMERGENCY_COMMAND,
+                        GoalSpec(class_weights={"emergency": 10.0}, duration_s=30.0, label="emergency_priority"),
+                    ),
+                ),
+            },
+            n_slots=400,
+        ),
+        Scenario(
+            "fairness",
+            "Heterogeneous load (buses generate 3x the tasks) and a fairness command from slot 0.",
+            {
+                "n_vehicles": 20.0,
+                "class_probs": (0.7, 0.25, 0.05, 0.0),
+                "class_rate_multiplier": (1.0, 3.0, 1.0, 1.0),
+                "commands": (ScheduledCommand(0, FAIRNESS_COMMAND, GoalSpec(fairness=2.0, label="fairness")),),
+            },
+            n_slots=300,
+        ),
+    )
+}
+
+
+def names() -> list[str]:
+    """Names of the scenarios."""
+    return list(SCENARIOS)
+
+
+def get(name: str) -> Scenario:
+    """The ``Scenario`` called ``name``; an unknown name raises ``ValueError`` listing the known ones."""
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
+
+
+def make(name: str, **overrides: Any) -> gym.Env:
+    """A ``VEC-v0`` env configured as scenario ``name`` (``overrides`` replace config keys)."""
+    return get(name).make_env(**overrides)
