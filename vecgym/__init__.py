@@ -2,17 +2,20 @@
 
 ``import vecgym`` registers ``VEC-v0`` with Gymnasium (``gym.make("VEC-v0")``; also
 ``gym.make("vecgym:VEC-v0")`` without the import) and the PettingZoo parallel env
-(``vecgym.parallel_env()``).
+(``vecgym.parallel_env()``, or ``pettingzoo.make("parallel", "VEC-v0")`` after the import; its AEC
+version is ``pettingzoo.make("aec", "VEC-v0")``).
 """
 
 from __future__ import annotations
 
+import pettingzoo
 from gymnasium.envs.registration import register, registry
 
 from .config import CLASSES, ScheduledCommand, VECConfig
 from .env import VECEnv
 from .errors import InvalidActionError
 from .goals import GoalSpec
+from .parallel import MAX_CYCLES, VECParallelEnv, parallel_env
 
 __all__ = [
     "CLASSES",
@@ -21,13 +24,21 @@ __all__ = [
     "ScheduledCommand",
     "VECConfig",
     "VECEnv",
+    "VECParallelEnv",
     "__version__",
+    "parallel_env",
 ]
 
 __version__ = "0.1.0"
 
 #: Slots of one ``VEC-v0`` episode (100 s at τ = 0.1 s).
-MAX_EPISODE_STEPS = 1000
+MAX_EPISODE_STEPS = MAX_CYCLES
 
 if "VEC-v0" not in registry:
     register(id="VEC-v0", entry_point="vecgym.env:VECEnv", max_episode_steps=MAX_EPISODE_STEPS)
+
+# PettingZoo has no "module:id" lookup like Gymnasium: ``import vecgym`` before ``pettingzoo.make``.
+if "VEC-v0" not in pettingzoo.parallel_registry:
+    pettingzoo.register("parallel", "VEC-v0", "vecgym.parallel:parallel_env", max_cycles=MAX_CYCLES)
+if "VEC-v0" not in pettingzoo.aec_registry:
+    pettingzoo.register("aec", "VEC-v0", "vecgym.parallel:aec_env", max_cycles=MAX_CYCLES)

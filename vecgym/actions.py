@@ -64,7 +64,7 @@ def check_action(
         repairs["nan"] = int(bad_nan.sum())
         repairs["range"] = int(bad_range.sum())
         x = np.clip(np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
-    x *= mask  # inactive slots: ignored
+    x = np.where(mask, x, 0.0)  # inactive slots: ignored (a NaN there must not reach the simulator)
     w, a = x[0], x[1]
     total = float(a.sum())
     if total > 1.0 + SUM_TOL:

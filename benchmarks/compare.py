@@ -1,0 +1,323 @@
+"""Run scenarios × agents × seeds and write the paper-style report.
+
+    python -m benchmarks.compare --quick
+    python -m benchmarks.compare --scenarios scalability dynamic goal_switch --agents go offload \
+        --seeds 10 --out results/full
+
+Writes ``<out>/episodes.jsonl`` and ``episodes.csv`` (one row per episode), ``report.md`` (tables
+mirroring the paper's Tables 2-4, each cell mean ± 95% CI over seeds, plus per-agent decision
+time), and PNG plots. Every number is computed from the episodes of this run. An agent that
+cannot run here (unknown, or needing an endpoint, checkpoint or extra that is absent) is listed as
+skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+import agents  # noqa: E402
+from vecgym import scenarios  # noqa: E402
+
+DEFAULT_AGENTS = ("go", "offload", "random", "local")
+DEFAULT_SCENARIOS = ("scalability", "dynamic", "goal_switch")
+#: The paper's agents that are not part of this release yet, and why they are skipped.
+PLANNED = {
+    "sp-llm": "needs the LLM orchestrator (not in this release yet)",
+    "llm-dt": "needs the LLM orchestrator (not in this release yet)",
+    "s-marl": "needs the MARL baseline and a trained checkpoint (not in this release yet)",
+    "sp-dpp": "needs the Lyapunov solver family (not in this release yet)",
+    "dpp": "needs the Lyapunov solver family (not in this release yet)",
+    "oracle": "needs the Lyapunov solver family (not in this release yet)",
+}
+# Two-sided 95% Student-t quantiles by degrees of freedom (1..30); 1.96 beyond.
+_T975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+    2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+    2.045, 2.042,
+)  # fmt: skip
+
+
+@dataclass
+class Job:
+    scenario: str
+    variant: str
+    overrides: dict[str, Any]
+    agent: str
+    seed: int
+    slots: int
+
+
+@dataclass
+class Run:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    decision_s: dict[str, list[float]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and half-width of the 95% confidence interval (Student t); NaNs are dropped."""
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    if x.size == 0:
+        return float("nan"), float("nan")
+    if x.size == 1:
+        return float(x[0]), float("nan")
+    t = _T975[x.size - 2] if x.size - 1 <= len(_T975) else 1.96
+    return float(x.mean()), float(t * x.std(ddof=1) / math.sqrt(x.size))
+
+
+def fmt(values: list[float], digits: int = 1) -> str:
+    m, h = mean_ci(values)
+    if math.isnan(m):
+        return "n/a"
+    return f"{m:.{digits}f}" if math.isnan(h) else f"{m:.{digits}f} ± {h:.{digits}f}"
+
+
+def plan(names: list[str], agent_names: list[str], seeds: list[int], slots: int | None) -> list[Job]:
+    jobs = []
+    for name in names:
+        sc = scenarios.get(name)
+        variants = [(f"N={n:g}", {"n_vehicles": n}) for n in sc.sweep] or [("default", {})]
+        for variant, overrides in variants:
+            for agent in agent_names:
+                for seed in seeds:
+                    jobs.append(Job(name, variant, overrides, agent, seed, slots or sc.n_slots))
+    return jobs
+
+
+def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
+    """One episode; returns its row (episode metrics plus per-phase figures)."""
+    env = scenarios.make(job.scenario, max_episode_steps=job.slots, **job.overrides)
+    agent = agents.make_agent(job.agent, env)
+    agent.reset(job.seed)
+    obs, info = env.reset(seed=job.seed)
+    energy, lat_sum, lat_n, goal = [], [], [], []
+    done = False
+    while not done:
+        t0 = time.perf_counter()
+        action = agent.act(obs, info)
+        decision_s.append(time.perf_counter() - t0)
+        obs, _, term, trunc, info = env.step(action)
+        m = info["metrics"]
+        energy.append(m["energy_j"])
+        lat_n.append(m["tasks_completed"])
+        lat_sum.append(m["latency_ms_mean"] * m["tasks_completed"] if m["tasks_completed"] else 0.0)
+        goal.append(info["goal"])
+        done = term or trunc
+    em = env.unwrapped.episode_metrics()
+    row: dict[str, Any] = {"scenario": job.scenario, "variant": job.variant, "agent": job.agent, "seed": job.seed}
+    row.update({k: v for k, v in em.items() if not isinstance(v, dict | list)})
+    row["reward_qos"], row["reward_energy"], row["reward_fairness"] = (
+        em["reward_terms"]["qos"],
+        em["reward_terms"]["energy"],
+        em["reward_terms"]["fairness"],
+    )
+    cmd_slots = [c.slot for c in env.unwrapped.cfg.commands]
+    if job.scenario == "goal_switch" and cmd_slots:
+        s = cmd_slots[0]
+        for phase, sl in (("phase1", slice(0, s)), ("phase2", slice(s, None))):
+            n = float(np.sum(lat_n[sl]))
+            row[f"{phase}_energy_per_slot_j"] = float(np.mean(energy[sl])) if energy[sl] else float("nan")
+            row[f"{phase}_latency_ms"] = float(np.sum(lat_sum[sl]) / n) if n else float("nan")
+    env.close()
+    return row
+
+
+def progress(i: int, n: int, job: Job, started: float) -> None:
+    width = 30
+    done = int(width * i / n)
+    eta = (time.perf_counter() - started) / max(i, 1) * (n - i)
+    label = f"{job.scenario}/{job.variant}/{job.agent}/seed{job.seed}"
+    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{n} eta {eta:5.0f}s {label:<45}")
+    sys.stderr.flush()
+
+
+def execute(jobs: list[Job]) -> Run:
+    run = Run()
+    started = time.perf_counter()
+    for i, job in enumerate(jobs):
+        progress(i, len(jobs), job, started)
+        run.rows.append(run_episode(job, run.decision_s.setdefault(job.agent, [])))
+    if jobs:
+        progress(len(jobs), len(jobs), jobs[-1], started)
+        sys.stderr.write("\n")
+    return run
+
+
+def _select(rows: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
+    return [r for r in rows if all(r[k] == v for k, v in kw.items())]
+
+
+def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: list[int], cmd: str) -> str:
+    rows = run.rows
+    out = [
+        "# vecgym benchmark report",
+        "",
+        f"Command: `{cmd}`  ",
+        f"Seeds: {seeds}. Cells: mean ± 95% CI over seeds (Student t). All figures computed from this run.",
+        "",
+    ]
+    if "scalability" in scenario_names:
+        variants = sorted({r["variant"] for r in _select(rows, scenario="scalability")}, key=lambda v: float(v[2:]))
+        out += ["## Table 2 — scalability: latency and QoS violation against N", ""]
+        out += ["| Agent | Metric | " + " | ".join(variants) + " |", "|---|---|" + "---:|" * len(variants)]
+        for agent in agent_names:
+            for label, key in (("Latency (ms)", "latency_ms_mean"), ("Violation (%)", "violation_rate_pct")):
+                cells = [fmt([r[key] for r in _select(rows, scenario="scalability", variant=v, agent=agent)]) for v in variants]
+                out.append(f"| {agent} | {label} | " + " | ".join(cells) + " |")
+        out.append("")
+    if "dynamic" in scenario_names:
+        out += ["## Table 3 — highly dynamic road", "", "| Metric | " + " | ".join(agent_names) + " |"]
+        out.append("|---|" + "---:|" * len(agent_names))
+        for label, key in (
+            ("Average QoS violation rate (%)", "violation_rate_pct"),
+            ("Peak QoS violation rate (%, 10-slot window)", "peak_violation_rate_pct"),
+            ("Std. dev. of latency (ms)", "latency_ms_std"),
+            ("Average latency (ms)", "latency_ms_mean"),
+        ):
+            cells = [fmt([r[key] for r in _select(rows, scenario="dynamic", agent=a)]) for a in agent_names]
+            out.append(f"| {label} | " + " | ".join(cells) + " |")
+        out.append("")
+    if "goal_switch" in scenario_names:
+        out += [
+            "## Table 4 — adaptation to the command at t = 51",
+            "",
+            f"Command: \"{scenarios.PAPER_ENERGY_COMMAND}\" Energy is the mean energy per slot (J).",
+            "",
+            "| Agent | Phase 1 energy (J/slot) | Phase 1 latency (ms) | Phase 2 energy (J/slot) | Phase 2 latency (ms) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for agent in agent_names:
+            sel = _select(rows, scenario="goal_switch", agent=agent)
+            cells = [
+                fmt([r.get(k, float("nan")) for r in sel], 2 if "energy" in k else 1)
+                for k in ("phase1_energy_per_slot_j", "phase1_latency_ms", "phase2_energy_per_slot_j", "phase2_latency_ms")
+            ]
+            out.append(f"| {agent} | " + " | ".join(cells) + " |")
+        out.append("")
+    others = [s for s in scenario_names if s not in ("scalability", "dynamic", "goal_switch")]
+    for name in others:
+        out += [f"## Scenario `{name}`", "", "| Agent | Latency (ms) | Violation (%) | Energy (J/slot) | Jain |"]
+        out.append("|---|---:|---:|---:|---:|")
+        for agent in agent_names:
+            sel = _select(rows, scenario=name, agent=agent)
+            out.append(
+                f"| {agent} | {fmt([r['latency_ms_mean'] for r in sel])} | {fmt([r['violation_rate_pct'] for r in sel])} "
+                f"| {fmt([r['energy_per_slot_j'] for r in sel], 2)} | {fmt([r['jain_fairness'] for r in sel], 3)} |"
+            )
+        out.append("")
+    out += ["## Decision time per slot (one core)", "", "| Agent | median (ms) | p99 (ms) | slots |", "|---|---:|---:|---:|"]
+    for agent in agent_names:
+        d = np.asarray(run.decision_s.get(agent, []), dtype=np.float64) * 1e3
+        if d.size:
+            out.append(f"| {agent} | {np.median(d):.3f} | {np.percentile(d, 99):.3f} | {d.size} |")
+    out.append("")
+    if run.skipped:
+        out += ["## Skipped agents", "", "| Agent | Reason |", "|---|---|"]
+        out += [f"| {a} | {why} |" for a, why in run.skipped.items()]
+        out.append("")
+    return "\n".join(out)
+
+
+def plots(run: Run, agent_names: list[str], out_dir: Path) -> list[Path]:
+    """PNG plots of latency / violation against N and of energy per phase; needs matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    rows = _select(run.rows, scenario="scalability")
+    if rows:
+        variants = sorted({r["variant"] for r in rows}, key=lambda v: float(v[2:]))
+        ns = [float(v[2:]) for v in variants]
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for agent in agent_names:
+            for ax, key in zip(axes, ("latency_ms_mean", "violation_rate_pct"), strict=True):
+                stats = [mean_ci([r[key] for r in rows if r["variant"] == v and r["agent"] == agent]) for v in variants]
+                ax.errorbar(ns, [s[0] for s in stats], yerr=[0 if math.isnan(s[1]) else s[1] for s in stats],
+                            marker="o", capsize=3, label=agent)  # fmt: skip
+        axes[0].set(xlabel="vehicles N", ylabel="mean latency (ms)", yscale="log", title="Scalability: latency")
+        axes[1].set(xlabel="vehicles N", ylabel="QoS violation (%)", title="Scalability: violations")
+        axes[0].legend()
+        fig.tight_layout()
+        path = out_dir / "scalability.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        made.append(path)
+    rows = _select(run.rows, scenario="goal_switch")
+    if rows:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        x = np.arange(len(agent_names))
+        for i, phase in enumerate(("phase1", "phase2")):
+            stats = [mean_ci([r.get(f"{phase}_energy_per_slot_j", np.nan) for r in rows if r["agent"] == a]) for a in agent_names]
+            ax.bar(x + 0.4 * i, [s[0] for s in stats], width=0.4, label=f"{phase} (t {'1-50' if i == 0 else '51-100'})")
+        ax.set_xticks(x + 0.2, agent_names)
+        ax.set(ylabel="energy per slot (J)", title="Goal switch: energy before / after the command")
+        ax.legend()
+        fig.tight_layout()
+        path = out_dir / "goal_switch.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        made.append(path)
+    return made
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenarios", nargs="+", default=list(DEFAULT_SCENARIOS), help=f"of {scenarios.names()}")
+    parser.add_argument("--agents", nargs="+", default=None, help=f"default: {' '.join(DEFAULT_AGENTS)}")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (0, 1, ...); default 10, quick 3")
+    parser.add_argument("--slots", type=int, default=None, help="slots per episode (default: the scenario's)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default results/<time>)")
+    parser.add_argument("--quick", action="store_true", help="3 seeds, 100-slot episodes: about a minute")
+    args = parser.parse_args(argv)
+    for name in args.scenarios:
+        scenarios.get(name)  # unknown names fail before any work
+    n_seeds = args.seeds if args.seeds is not None else (3 if args.quick else 10)
+    if n_seeds < 1:
+        parser.error("--seeds must be >= 1")
+    slots = args.slots if args.slots is not None else (100 if args.quick else None)
+    seeds = list(range(n_seeds))
+    requested = args.agents or list(DEFAULT_AGENTS)
+    run_agents = [a for a in requested if a in agents.available()]
+    out_dir = args.out or Path("results") / time.strftime("%Y%m%d-%H%M%S")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cmd = "python -m benchmarks.compare " + " ".join(argv if argv is not None else sys.argv[1:])
+    run = execute(plan(args.scenarios, run_agents, seeds, slots))
+    for a in requested:
+        if a not in run_agents:
+            run.skipped[a] = PLANNED.get(a, f"unknown agent; available: {', '.join(agents.available())}")
+    if args.agents is None:
+        run.skipped.update({a: why for a, why in PLANNED.items() if a not in run.skipped})
+    with open(out_dir / "episodes.jsonl", "w") as f:
+        for row in run.rows:
+            f.write(json.dumps(row) + "\n")
+    keys = sorted({k for r in run.rows for k in r}, key=lambda k: (k not in ("scenario", "variant", "agent", "seed"), k))
+    with open(out_dir / "episodes.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(run.rows)
+    text = report(run, run_agents, args.scenarios, seeds, cmd)
+    pngs = plots(run, run_agents, out_dir)
+    text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
+    (out_dir / "report.md").write_text(text)
+    print(text)
+    print(f"\nwrote {out_dir}/report.md, episodes.jsonl, episodes.csv and {len(pngs)} plot(s)")
+    return out_dir
+
+
+if __name__ == "__main__":
+    main()
