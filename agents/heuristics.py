@@ -14,7 +14,10 @@ class _Heuristic:
     name = "heuristic"
 
     def __init__(self, env: gym.Env):
-        self.n_max, self.n_types = env.action_space.shape[1:]
+        shape = env.action_space.shape
+        assert shape is not None and len(shape) == 3, "agents need VEC-v0's (2, n_max, K) action space"
+        self.n_max: int = shape[1]
+        self.n_types: int = shape[2]
         self.rng = np.random.default_rng()
 
     def reset(self, seed: int | None = None) -> None:

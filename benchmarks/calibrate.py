@@ -60,14 +60,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
         runs = [measure(n, args.slots, args.seed + i) for i in range(args.seeds)]
         rows.append({key: float(np.mean([r[key] for r in runs])) for key in runs[0]})
     print(
-        "| N | mean vehicles on road | offered edge load (full offload) | edge utilisation served | local CPU load if all local "
-        "| uplink demand (Mbit/s) | latency (ms) | violations (%) |"
+        "| N | mean vehicles on road | offered edge load (full offload) | edge utilisation served "
+        "| local CPU load if all local | uplink demand (Mbit/s) | latency (ms) | violations (%) |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r['n']:g} | {r['vehicles']:.1f} | {r['offered_edge']:.2f} | {r['served_edge']:.2f} | {r['local_per_vehicle']:.2f} "
-            f"| {r['uplink_mbps']:.1f} | {r['latency_ms']:.1f} | {r['violation_pct']:.1f} |"
+            f"| {r['n']:g} | {r['vehicles']:.1f} | {r['offered_edge']:.2f} | {r['served_edge']:.2f} "
+            f"| {r['local_per_vehicle']:.2f} | {r['uplink_mbps']:.1f} "
+            f"| {r['latency_ms']:.1f} | {r['violation_pct']:.1f} |"
         )
     return rows
 

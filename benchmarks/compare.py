@@ -26,10 +26,10 @@ from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import agents  # noqa: E402
-from vecgym import scenarios  # noqa: E402
+import agents
+from vecgym import scenarios
 
 DEFAULT_AGENTS = ("go", "offload", "random", "local")
 DEFAULT_SCENARIOS = ("scalability", "dynamic", "goal_switch")
@@ -116,15 +116,21 @@ def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
         lat_sum.append(m["latency_ms_mean"] * m["tasks_completed"] if m["tasks_completed"] else 0.0)
         goal.append(info["goal"])
         done = term or trunc
-    em = env.unwrapped.episode_metrics()
-    row: dict[str, Any] = {"scenario": job.scenario, "variant": job.variant, "agent": job.agent, "seed": job.seed}
+    core: Any = env.unwrapped
+    em = core.episode_metrics()
+    row: dict[str, Any] = {
+        "scenario": job.scenario,
+        "variant": job.variant,
+        "agent": job.agent,
+        "seed": job.seed,
+    }
     row.update({k: v for k, v in em.items() if not isinstance(v, dict | list)})
     row["reward_qos"], row["reward_energy"], row["reward_fairness"] = (
         em["reward_terms"]["qos"],
         em["reward_terms"]["energy"],
         em["reward_terms"]["fairness"],
     )
-    cmd_slots = [c.slot for c in env.unwrapped.cfg.commands]
+    cmd_slots = [c.slot for c in core.cfg.commands]
     if job.scenario == "goal_switch" and cmd_slots:
         s = cmd_slots[0]
         for phase, sl in (("phase1", slice(0, s)), ("phase2", slice(s, None))):
@@ -175,7 +181,10 @@ def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: l
         out += ["| Agent | Metric | " + " | ".join(variants) + " |", "|---|---|" + "---:|" * len(variants)]
         for agent in agent_names:
             for label, key in (("Latency (ms)", "latency_ms_mean"), ("Violation (%)", "violation_rate_pct")):
-                cells = [fmt([r[key] for r in _select(rows, scenario="scalability", variant=v, agent=agent)]) for v in variants]
+                cells = [
+                    fmt([r[key] for r in _select(rows, scenario="scalability", variant=v, agent=agent)])
+                    for v in variants
+                ]
                 out.append(f"| {agent} | {label} | " + " | ".join(cells) + " |")
         out.append("")
     if "dynamic" in scenario_names:
@@ -194,31 +203,48 @@ def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: l
         out += [
             "## Table 4 — adaptation to the command at t = 51",
             "",
-            f"Command: \"{scenarios.PAPER_ENERGY_COMMAND}\" Energy is the mean energy per slot (J).",
+            f'Command: "{scenarios.PAPER_ENERGY_COMMAND}" Energy is the mean energy per slot (J).',
             "",
-            "| Agent | Phase 1 energy (J/slot) | Phase 1 latency (ms) | Phase 2 energy (J/slot) | Phase 2 latency (ms) |",
+            "| Agent | Phase 1 energy (J/slot) | Phase 1 latency (ms) "
+            "| Phase 2 energy (J/slot) | Phase 2 latency (ms) |",
             "|---|---:|---:|---:|---:|",
         ]
         for agent in agent_names:
             sel = _select(rows, scenario="goal_switch", agent=agent)
             cells = [
                 fmt([r.get(k, float("nan")) for r in sel], 2 if "energy" in k else 1)
-                for k in ("phase1_energy_per_slot_j", "phase1_latency_ms", "phase2_energy_per_slot_j", "phase2_latency_ms")
+                for k in (
+                    "phase1_energy_per_slot_j",
+                    "phase1_latency_ms",
+                    "phase2_energy_per_slot_j",
+                    "phase2_latency_ms",
+                )
             ]
             out.append(f"| {agent} | " + " | ".join(cells) + " |")
         out.append("")
     others = [s for s in scenario_names if s not in ("scalability", "dynamic", "goal_switch")]
     for name in others:
-        out += [f"## Scenario `{name}`", "", "| Agent | Latency (ms) | Violation (%) | Energy (J/slot) | Jain |"]
+        out += [
+            f"## Scenario `{name}`",
+            "",
+            "| Agent | Latency (ms) | Violation (%) | Energy (J/slot) | Jain |",
+        ]
         out.append("|---|---:|---:|---:|---:|")
         for agent in agent_names:
             sel = _select(rows, scenario=name, agent=agent)
             out.append(
-                f"| {agent} | {fmt([r['latency_ms_mean'] for r in sel])} | {fmt([r['violation_rate_pct'] for r in sel])} "
-                f"| {fmt([r['energy_per_slot_j'] for r in sel], 2)} | {fmt([r['jain_fairness'] for r in sel], 3)} |"
+                f"| {agent} | {fmt([r['latency_ms_mean'] for r in sel])} "
+                f"| {fmt([r['violation_rate_pct'] for r in sel])} "
+                f"| {fmt([r['energy_per_slot_j'] for r in sel], 2)} "
+                f"| {fmt([r['jain_fairness'] for r in sel], 3)} |"
             )
         out.append("")
-    out += ["## Decision time per slot (one core)", "", "| Agent | median (ms) | p99 (ms) | slots |", "|---|---:|---:|---:|"]
+    out += [
+        "## Decision time per slot (one core)",
+        "",
+        "| Agent | median (ms) | p99 (ms) | slots |",
+        "|---|---:|---:|---:|",
+    ]
     for agent in agent_names:
         d = np.asarray(run.decision_s.get(agent, []), dtype=np.float64) * 1e3
         if d.size:
@@ -262,8 +288,16 @@ def plots(run: Run, agent_names: list[str], out_dir: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6, 4))
         x = np.arange(len(agent_names))
         for i, phase in enumerate(("phase1", "phase2")):
-            stats = [mean_ci([r.get(f"{phase}_energy_per_slot_j", np.nan) for r in rows if r["agent"] == a]) for a in agent_names]
-            ax.bar(x + 0.4 * i, [s[0] for s in stats], width=0.4, label=f"{phase} (t {'1-50' if i == 0 else '51-100'})")
+            stats = [
+                mean_ci([r.get(f"{phase}_energy_per_slot_j", np.nan) for r in rows if r["agent"] == a])
+                for a in agent_names
+            ]
+            ax.bar(
+                x + 0.4 * i,
+                [s[0] for s in stats],
+                width=0.4,
+                label=f"{phase} (t {'1-50' if i == 0 else '51-100'})",
+            )
         ax.set_xticks(x + 0.2, agent_names)
         ax.set(ylabel="energy per slot (J)", title="Goal switch: energy before / after the command")
         ax.legend()
@@ -305,7 +339,9 @@ def main(argv: list[str] | None = None) -> Path:
     with open(out_dir / "episodes.jsonl", "w") as f:
         for row in run.rows:
             f.write(json.dumps(row) + "\n")
-    keys = sorted({k for r in run.rows for k in r}, key=lambda k: (k not in ("scenario", "variant", "agent", "seed"), k))
+    keys = sorted(
+        {k for r in run.rows for k in r}, key=lambda k: (k not in ("scenario", "variant", "agent", "seed"), k)
+    )
     with open(out_dir / "episodes.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()

@@ -15,25 +15,26 @@ import argparse
 import os
 import statistics
 import time
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
+import gymnasium as gym
+import numpy as np
 
-import vecgym  # noqa: E402, F401
-from benchmarks._policy import backlog_policy  # noqa: E402
+import vecgym
+from benchmarks._policy import backlog_policy
 
 W_OFFLOAD = 0.8
 
 
-def _config(n: float) -> dict[str, float]:
+def _config(n: float) -> dict[str, Any]:
     return {"n_vehicles": n, "edge_cpu_hz": 400e9 * n / 20.0, "bandwidth_hz": 20e6 * n / 20.0}
 
 
 def _run(env: gym.Env, seconds: float, warmup: int, seed: int) -> tuple[float, float]:
     """Median steps/s over 1-second chunks, and mean active vehicles per slot."""
-    k = env.unwrapped.n_task_types
+    k = env.action_space.shape[2]  # type: ignore[index]
     obs, _ = env.reset(seed=seed)
     for _ in range(warmup):
         obs, *_ = env.step(backlog_policy(obs, W_OFFLOAD, k))
@@ -59,13 +60,18 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     rows = []
-    print("| N | active vehicles | raw env steps/s | raw vehicle-slots/s | gym.make steps/s | gym.make vehicle-slots/s |")
+    print(
+        "| N | active vehicles | raw env steps/s | raw vehicle-slots/s | gym.make steps/s | gym.make vehicle-slots/s |"
+    )
     print("|---:|---:|---:|---:|---:|---:|")
     for n in args.n:
         raw, act = _run(vecgym.VECEnv(**_config(n)), args.seconds, args.warmup, args.seed)
         made, _ = _run(gym.make("VEC-v0", **_config(n)), args.seconds, args.warmup, args.seed)
         rows.append({"n": n, "active": act, "raw": raw, "made": made})
-        print(f"| {n:g} | {act:.0f} | {raw:,.0f} | {raw * act:,.0f} | {made:,.0f} | {made * act:,.0f} |", flush=True)
+        print(
+            f"| {n:g} | {act:.0f} | {raw:,.0f} | {raw * act:,.0f} | {made:,.0f} | {made * act:,.0f} |",
+            flush=True,
+        )
     return rows
 
 

@@ -39,9 +39,7 @@ def check_action(
     except Exception as exc:
         raise InvalidActionError(f"action could not be converted to an array: {exc}") from exc
     if arr.shape != shape:
-        raise InvalidActionError(
-            f"action has shape {arr.shape}, expected {shape} = (2 [w, a], n_max, n_task_types)"
-        )
+        raise InvalidActionError(f"action has shape {arr.shape}, expected {shape} = (2 [w, a], n_max, n_task_types)")
     repairs = {"dtype": 0, "nan": 0, "range": 0, "edge_budget": 0}
     if arr.dtype.kind not in "fiub":
         raise InvalidActionError(f"action dtype {arr.dtype} is not a real number type; use float32")

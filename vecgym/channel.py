@@ -44,18 +44,18 @@ def bessel_j0(x: np.ndarray) -> np.ndarray:
     small = x <= 3.0
     t = (x[small] / 3.0) ** 2
     out[small] = 1.0 + t * (
-        -2.2499997
-        + t * (1.2656208 + t * (-0.3163866 + t * (0.0444479 + t * (-0.0039444 + t * 0.0002100))))
+        -2.2499997 + t * (1.2656208 + t * (-0.3163866 + t * (0.0444479 + t * (-0.0039444 + t * 0.0002100))))
     )
     xl = x[~small]
     u = 3.0 / xl
     f0 = 0.79788456 + u * (
-        -0.00000077
-        + u * (-0.00552740 + u * (-0.00009512 + u * (0.00137237 + u * (-0.00072805 + u * 0.00014476))))
+        -0.00000077 + u * (-0.00552740 + u * (-0.00009512 + u * (0.00137237 + u * (-0.00072805 + u * 0.00014476))))
     )
-    th = xl - 0.78539816 + u * (
-        -0.04166397
-        + u * (-0.00003954 + u * (0.00262573 + u * (-0.00054125 + u * (-0.00029333 + u * 0.00013558))))
+    th = (
+        xl
+        - 0.78539816
+        + u
+        * (-0.04166397 + u * (-0.00003954 + u * (0.00262573 + u * (-0.00054125 + u * (-0.00029333 + u * 0.00013558)))))
     )
     out[~small] = f0 * np.cos(th) / np.sqrt(xl)
     return out
@@ -67,19 +67,13 @@ def fading_correlation(speed_mps: np.ndarray, cfg: VECConfig) -> np.ndarray:
     return bessel_j0(2.0 * np.pi * doppler_hz * cfg.slot_s)
 
 
-def shadowing_step(
-    shadow_db: np.ndarray, moved_m: np.ndarray, cfg: VECConfig, rng: np.random.Generator
-) -> np.ndarray:
+def shadowing_step(shadow_db: np.ndarray, moved_m: np.ndarray, cfg: VECConfig, rng: np.random.Generator) -> np.ndarray:
     """Gudmundson's model: S ← e^(-Δd/d_c)·S + sqrt(1 - e^(-2Δd/d_c))·σ·ε."""
     rho = np.exp(-np.abs(moved_m) / cfg.shadowing_decorr_m)
-    return rho * shadow_db + np.sqrt(1.0 - rho * rho) * cfg.shadowing_std_db * rng.standard_normal(
-        shadow_db.shape
-    )
+    return rho * shadow_db + np.sqrt(1.0 - rho * rho) * cfg.shadowing_std_db * rng.standard_normal(shadow_db.shape)
 
 
-def fading_step(
-    h: np.ndarray, speed_mps: np.ndarray, cfg: VECConfig, rng: np.random.Generator
-) -> np.ndarray:
+def fading_step(h: np.ndarray, speed_mps: np.ndarray, cfg: VECConfig, rng: np.random.Generator) -> np.ndarray:
     """AR(1) complex Gaussian fading h ← ρ·h + sqrt(1 - ρ²)·CN(0, 1); E|h|² = 1."""
     rho = fading_correlation(speed_mps, cfg)
     innov = rng.standard_normal((2, *h.shape))

@@ -142,9 +142,7 @@ class VECConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(kwargs) - names)
         if unknown:
-            raise ValueError(
-                f"unknown config key(s) {unknown}; valid keys are: {', '.join(sorted(names))}"
-            )
+            raise ValueError(f"unknown config key(s) {unknown}; valid keys are: {', '.join(sorted(names))}")
         kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()}
         return cls(**kwargs)
 
@@ -163,7 +161,7 @@ class VECConfig:
         if self.n_max is not None:
             return self.n_max
         n = self.n_vehicles
-        return int(math.ceil(n + 5.0 * math.sqrt(n) + 4.0))
+        return math.ceil(n + 5.0 * math.sqrt(n) + 4.0)
 
     @property
     def speed_min_mps(self) -> float:
@@ -259,9 +257,7 @@ def _validate(cfg: VECConfig) -> None:
         if isinstance(low, int) and isinstance(high, int) and not isinstance(value, int | bool):
             raise ValueError(f"config '{name}' must be an integer in {_fmt(low, high, kind)}, got {value!r}")
         _check_range(name, value, low, high, kind)
-    if not isinstance(cfg.strict, bool) or not isinstance(cfg.dynamic_speed, bool) or not isinstance(
-        cfg.fading, bool
-    ):
+    if not isinstance(cfg.strict, bool) or not isinstance(cfg.dynamic_speed, bool) or not isinstance(cfg.fading, bool):
         raise ValueError("config 'strict', 'dynamic_speed' and 'fading' must be bool")
     if cfg.speed_min_kmh > cfg.speed_max_kmh:
         raise ValueError(
@@ -277,9 +273,7 @@ def _validate(cfg: VECConfig) -> None:
     _check_per_type(cfg, "task_rate_hz", 0.0, 1e6, "[]")
     sizes = cfg.task_size_bytes
     if not isinstance(sizes, tuple) or len(sizes) not in (1, cfg.n_task_types):
-        raise ValueError(
-            f"config 'task_size_bytes' must hold 1 or n_task_types={cfg.n_task_types} (min, max) pairs"
-        )
+        raise ValueError(f"config 'task_size_bytes' must hold 1 or n_task_types={cfg.n_task_types} (min, max) pairs")
     for i, pair in enumerate(sizes):
         if not isinstance(pair, tuple | list) or len(pair) != 2:
             raise ValueError(f"config 'task_size_bytes[{i}]' must be a (min, max) pair, got {pair!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, SupportsFloat
+from typing import Any, ClassVar, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -102,7 +102,10 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     * v0: initial release.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "render_modes": ["rgb_array"],
+        "render_fps": 10,
+    }
 
     def __init__(
         self,
@@ -112,14 +115,16 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         **config_kwargs: Any,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode {render_mode!r} is not supported; use one of {self.metadata['render_modes']}")
+            raise ValueError(
+                f"render_mode {render_mode!r} is not supported; use one of {self.metadata['render_modes']}"
+            )
         self.cfg = as_config(config, **config_kwargs)
         self.render_mode = render_mode
         self.sim = Simulator(self.cfg, mobility)
         self.n_max = self.cfg.slots
         self.n_task_types = self.cfg.n_task_types
         self.action_space = spaces.Box(0.0, 1.0, (2, self.n_max, self.n_task_types), np.float32)
-        self.observation_space = observation_space(self.cfg)
+        self.observation_space = observation_space(self.cfg)  # type: ignore[assignment]
         self._command: str | None = None
         self._command_id = 0
         self._goal_expires_s = math.inf
@@ -140,9 +145,7 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         info = self._info(None, {"dtype": 0, "nan": 0, "range": 0, "edge_budget": 0})
         return observe(self.sim, self._goal_vec), info
 
-    def step(
-        self, action: np.ndarray
-    ) -> tuple[dict[str, np.ndarray], SupportsFloat, bool, bool, dict[str, Any]]:
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], SupportsFloat, bool, bool, dict[str, Any]]:
         if not self._has_reset:
             raise RuntimeError("call reset() before step()")
         w, a, repairs = check_action(action, self.sim.active, self.n_task_types, self.cfg.strict)
@@ -201,7 +204,7 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             info["reward_terms"] = result.reward_terms
         return info
 
-    def render(self) -> np.ndarray | None:  # type: ignore[override]
+    def render(self) -> np.ndarray | None:
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
             return None

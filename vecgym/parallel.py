@@ -143,8 +143,7 @@ class VECParallelEnv(ParallelEnv[AgentID, LocalObs, np.ndarray]):
         glob = {k: _as_box(space) for k, space in vec_observation_space(self.cfg).spaces.items()}
         # (low, high, dtype) of an agent's fields: slot 0's row (every slot has the same bounds).
         self._field_bounds = {
-            k: (np.atleast_1d(glob[k].low[0]), np.atleast_1d(glob[k].high[0]), glob[k].dtype)
-            for k in LOCAL_KEYS
+            k: (np.atleast_1d(glob[k].low[0]), np.atleast_1d(glob[k].high[0]), glob[k].dtype) for k in LOCAL_KEYS
         }
         self._field_bounds["goal"] = (glob["goal"].low, glob["goal"].high, glob["goal"].dtype)
         self._field_bounds["n_active_frac"] = (np.zeros(1, f32), np.ones(1, f32), np.dtype(f32))
@@ -255,9 +254,7 @@ class VECParallelEnv(ParallelEnv[AgentID, LocalObs, np.ndarray]):
         try:
             return self._index[agent]
         except (KeyError, TypeError):
-            raise ValueError(
-                f"unknown agent {agent!r}; agents are 'slot_0' ... 'slot_{self.n_max - 1}'"
-            ) from None
+            raise ValueError(f"unknown agent {agent!r}; agents are 'slot_0' ... 'slot_{self.n_max - 1}'") from None
 
     def _joint_action(
         self, actions: Mapping[AgentID, np.ndarray | None], active: np.ndarray
@@ -299,9 +296,7 @@ def _as_box(space: spaces.Space[Any]) -> spaces.Box:
     return space
 
 
-def parallel_env(
-    render_mode: str | None = None, max_cycles: int = MAX_CYCLES, **config: Any
-) -> VECParallelEnv:
+def parallel_env(render_mode: str | None = None, max_cycles: int = MAX_CYCLES, **config: Any) -> VECParallelEnv:
     """``VEC-v0`` as a PettingZoo ``ParallelEnv`` (one agent per vehicle slot)."""
     return VECParallelEnv(render_mode=render_mode, max_cycles=max_cycles, **config)
 

@@ -32,7 +32,7 @@ def render_rgb(sim: Simulator) -> np.ndarray:
         y = ROAD_TOP + lane * LANE_H
         img[y, ::20] = 250
     scale = (WIDTH - 1) / cfg.road_length_m
-    rsu = int(round(cfg.rsu_x_m * scale))
+    rsu = round(cfg.rsu_x_m * scale)
     img[20:ROAD_TOP, max(rsu - 2, 0) : rsu + 3] = (40, 90, 200)
     img[10:24, max(rsu - 8, 0) : rsu + 9] = (40, 90, 200)
     idx = np.flatnonzero(sim.active)

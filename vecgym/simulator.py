@@ -87,7 +87,7 @@ class Simulator:
         self.up_backlog = np.zeros(M)
         self.edge_arrived = np.zeros((M, K))
         self.edge_backlog = np.zeros((M, K))
-        self.last_arrivals_bytes = np.zeros((M, K))
+        self.last_arrivals_bytes: np.ndarray = np.zeros((M, K))
         self.weight = np.ones(M)
         self.veh_count = np.zeros(M)
         self.veh_lat_sum = np.zeros(M)
@@ -193,9 +193,10 @@ class Simulator:
             veh, typ, t_arr, u, size_u, q = veh[keep], typ[keep], t_arr[keep], u[keep], size_u[keep], q[keep]
         order = np.argsort(veh + u, kind="stable")  # by vehicle, then arrival time
         veh, typ, t_arr, q = veh[order], typ[order], t_arr[order], q[order]
-        size = self.types.size_min_bytes[typ] + (
-            self.types.size_max_bytes[typ] - self.types.size_min_bytes[typ]
-        ) * size_u[order]
+        size = (
+            self.types.size_min_bytes[typ]
+            + (self.types.size_max_bytes[typ] - self.types.size_min_bytes[typ]) * size_u[order]
+        )
         n_new = veh.shape[0]
         self.last_arrivals_bytes = np.bincount(q, weights=size, minlength=M * K).reshape(M, K)
         cycles = size * self.types.cycles_per_byte[typ]
@@ -287,7 +288,7 @@ class Simulator:
         joins = np.flatnonzero(
             np.isnan(tasks[:, EDGE_POS]) & (tasks[:, EDGE_DONE] == INF) & (tasks[:, UP_DONE] <= t_cut[tveh])
         )
-        e_new = np.zeros(M * K)
+        e_new: np.ndarray = np.zeros(M * K)
         e_free_end = free_e
         if joins.shape[0]:
             jq = tq[joins]
@@ -327,9 +328,7 @@ class Simulator:
         uncharged = tasks[:, CHARGED] == 0.0
         lat = done[completed] - tasks[completed, T_ARR]
         viol_c = lat > deadline[completed]
-        cost = float(
-            (weight[completed] * np.minimum(lat / eff_deadline[completed], cap) * uncharged[completed]).sum()
-        )
+        cost = float((weight[completed] * np.minimum(lat / eff_deadline[completed], cap) * uncharged[completed]).sum())
         cost += cap * float((weight[failed] * uncharged[failed]).sum())
         overdue = ~completed & ~failed & uncharged & (t1 - tasks[:, T_ARR] >= cap * eff_deadline)
         if overdue.any():
