@@ -365,8 +365,10 @@ class Simulator:
 
         # --- reward ---------------------------------------------------------------------------
         n_active = int(act.sum())
-        norm_tasks = max(1.0, n_active * self._expected_tasks_per_vehicle)
-        norm_energy = max(1e-12, n_active * self._expected_cycles_per_vehicle * self._local_energy_per_cycle)
+        # Normalisers count at least one vehicle so an empty road cannot blow the reward up.
+        n_norm = max(n_active, 1)
+        norm_tasks = max(1.0, n_norm * self._expected_tasks_per_vehicle)
+        norm_energy = max(1e-12, n_norm * self._expected_cycles_per_vehicle * self._local_energy_per_cycle)
         qos_term = cost / norm_tasks
         energy_term = energy / norm_energy
         fair_term = 0.0
@@ -446,6 +448,7 @@ class Simulator:
         self.vid[exiting] = -1
         self.v[exiting] = 0.0
         self.v_target[exiting] = 0.0
+        self.local_free_at[exiting] = 0.0  # abandoned work is not served, nor charged
         self.up_backlog[exiting] = 0.0
         self.edge_backlog[exiting] = 0.0
         self.weight[exiting] = 1.0
