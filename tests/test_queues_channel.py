@@ -76,6 +76,25 @@ def test_lindley_single_queue_by_hand():
     np.testing.assert_allclose(cum, [2.0, 4.0, 6.0], rtol=1e-12)
 
 
+def test_lindley_keeps_small_queues_exact_beside_huge_ones():
+    # The simulator runs the CPU queues (1e8-cycle tasks) and the uplink queues (1e4-bit tasks) in
+    # one call; the small queue must not lose precision to the large one's running sums.
+    rng = np.random.default_rng(5)
+    n_big = 4000
+    seg = np.concatenate((np.repeat(np.arange(200), n_big // 200), np.full(6, 300)))
+    arrival = np.concatenate((np.sort(rng.random(n_big)), np.sort(rng.random(6)))) * 0.1
+    order = np.lexsort((arrival, seg))
+    seg, arrival = seg[order], arrival[order]
+    work = np.where(seg < 300, 3e8, 1e4) * (1.0 + rng.random(seg.shape[0]))
+    rate = np.where(np.arange(301) < 300, 5e9, 2e6)
+    free = np.zeros(301)
+    done, cum = lindley(seg, arrival, work, rate, free)
+    ref_done, ref_cum = lindley_loop(seg, arrival, work, rate, free)
+    small = seg == 300
+    np.testing.assert_allclose(done[small], ref_done[small], rtol=1e-12)
+    np.testing.assert_allclose(cum[small], ref_cum[small], rtol=1e-12)
+
+
 def test_lindley_empty():
     done, cum = lindley(np.empty(0, dtype=np.intp), np.empty(0), np.empty(0), np.ones(2), np.zeros(2))
     assert done.shape == cum.shape == (0,)

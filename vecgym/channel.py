@@ -75,7 +75,11 @@ def shadowing_step(shadow_db: np.ndarray, moved_m: np.ndarray, cfg: VECConfig, r
 
 def fading_step(h: np.ndarray, speed_mps: np.ndarray, cfg: VECConfig, rng: np.random.Generator) -> np.ndarray:
     """AR(1) complex Gaussian fading h ← ρ·h + sqrt(1 - ρ²)·CN(0, 1); E|h|² = 1."""
-    rho = fading_correlation(speed_mps, cfg)
+    return fading_step_rho(h, fading_correlation(speed_mps, cfg), rng)
+
+
+def fading_step_rho(h: np.ndarray, rho: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``fading_step`` with a precomputed ρ (the simulator caches it while speeds are constant)."""
     innov = rng.standard_normal((2, *h.shape))
     noise = (innov[0] + 1j * innov[1]) * np.sqrt(0.5)
     return rho * h + np.sqrt(1.0 - rho * rho) * noise

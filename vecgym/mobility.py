@@ -26,6 +26,9 @@ class NewVehicles:
     vclass: np.ndarray
 
 
+_NONE = NewVehicles(np.empty(0), np.empty(0), np.empty(0, np.int8), np.empty(0, np.int8))
+
+
 class MobilityModel(Protocol):
     def initial(self, rng: np.random.Generator) -> NewVehicles: ...
 
@@ -69,6 +72,8 @@ class HighwayMobility:
         """Vehicles entering during one slot; each has driven from x = 0 since its entry time."""
         cfg = self.cfg
         n = int(rng.poisson(cfg.entry_rate_hz * cfg.slot_s))
+        if n == 0:
+            return _NONE
         speed = rng.uniform(cfg.speed_min_kmh / 3.6, cfg.speed_max_kmh / 3.6, size=n)
         x = speed * cfg.slot_s * rng.random(n)
         lane, vclass = self._attributes(n, rng)

@@ -18,11 +18,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def segment_layout(seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def segment_layout(seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Rows of a padded layout for sorted segment labels ``seg``.
 
-    Returns ``(labels, row, col, width)``: the distinct labels in order, each element's row (index
-    into ``labels``) and column (its rank inside its segment), and the longest segment's length.
+    Returns ``(labels, starts, row, col, width)``: the distinct labels in order, the index where
+    each segment starts, each element's row (index into ``labels``) and column (its rank inside
+    its segment), and the longest segment's length.
     """
     m = seg.shape[0]
     first = np.empty(m, dtype=bool)
@@ -32,7 +33,7 @@ def segment_layout(seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     row = np.cumsum(first) - 1
     col = np.arange(m) - starts[row]
     width = int(col.max()) + 1 if m else 0
-    return seg[starts], row, col, width
+    return seg[starts], starts, row, col, width
 
 
 def lindley(
@@ -59,18 +60,22 @@ def lindley(
     if seg.shape[0] == 0:
         empty = np.empty(0)
         return empty, empty
-    labels, row, col, width = segment_layout(seg)
-    shape = (labels.shape[0], width)
-    w_pad = np.zeros(shape)
-    w_pad[row, col] = work
-    w_cum = np.cumsum(w_pad, axis=1)
-    r = rate[labels][:, None]
-    x = np.full(shape, -np.inf)
-    x[row, col] = arrival_s - (w_cum[row, col] - work) / r[row, 0]
-    np.maximum.accumulate(x, axis=1, out=x)
-    np.maximum(x, free_at_s[labels][:, None], out=x)
-    done = x + w_cum / r
-    return done[row, col], w_cum[row, col]
+    labels, _, row, col, width = segment_layout(seg)
+    # Running sums and maxima restart at every queue: both run along the rows of a padded
+    # (queues × longest queue) matrix. (A global cumsum minus offsets would be cheaper but loses
+    # precision when a queue of bits follows queues of 1e12 cycles in the same call.)
+    flat = row * width + col
+    n_cells = labels.shape[0] * width
+    w_pad = np.zeros(n_cells)
+    w_pad[flat] = work
+    w_cum = np.cumsum(w_pad.reshape(labels.shape[0], width), axis=1).ravel()[flat]
+    r = rate[seg]
+    x = np.full(n_cells, -np.inf)
+    x[flat] = arrival_s - (w_cum - work) / r
+    x2 = x.reshape(labels.shape[0], width)
+    np.maximum.accumulate(x2, axis=1, out=x2)
+    done = np.maximum(x[flat], free_at_s[seg]) + w_cum / r
+    return done, w_cum
 
 
 def segment_last(seg: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -80,6 +80,7 @@ class Simulator:
         self.v_target = np.zeros(M)
         self.shadow_db = np.zeros(M)
         self.h = np.zeros(M, dtype=np.complex128)
+        self.rho = np.zeros(M)  # fading AR(1) coefficient J0(2π f_d τ), cached per vehicle speed
         self.gain = np.zeros(M)  # |h|²·10^(-(PL+S)/10) for the coming slot
         self.act_z = np.zeros((M, K))
         self.local_free_at = np.zeros(M)
@@ -117,8 +118,10 @@ class Simulator:
     # ------------------------------------------------------------------------------------------
     def _admit(self, new: NewVehicles, at_s: float) -> int:
         """Put entering vehicles into free slots; return how many found none (blocked)."""
-        free = np.flatnonzero(~self.active)
         n_new = new.x_m.shape[0]
+        if n_new == 0:
+            return 0
+        free = np.flatnonzero(~self.active)
         take = min(n_new, free.shape[0])
         idx = free[:take]
         self.active[idx] = True
@@ -133,6 +136,7 @@ class Simulator:
         rng = self.rng
         self.shadow_db[idx] = self.cfg.shadowing_std_db * rng.standard_normal(take)
         self.h[idx] = channel.new_fading(take, rng) if self.cfg.fading else 1.0
+        self.rho[idx] = channel.fading_correlation(new.speed_mps[:take], self.cfg)
         self.act_z[idx] = self.cfg.activity_std * rng.standard_normal((take, self.K))
         self.local_free_at[idx] = at_s
         self.up_arrived[idx] = 0.0
@@ -151,7 +155,9 @@ class Simulator:
         if moved_m is not None:
             self.shadow_db = channel.shadowing_step(self.shadow_db, moved_m, cfg, rng)
             if cfg.fading:
-                self.h = channel.fading_step(self.h, self.v, cfg, rng)
+                if cfg.dynamic_speed:
+                    self.rho = channel.fading_correlation(self.v, cfg)
+                self.h = channel.fading_step_rho(self.h, self.rho, rng)
             self.act_z = activity_step(self.act_z, cfg, rng)
         dist = channel.distance_m(self.x, self.y, cfg)
         fade = (self.h.real**2 + self.h.imag**2) if cfg.fading else 1.0
@@ -205,24 +211,13 @@ class Simulator:
         local_work = cycles - edge_work
         bits = 8.0 * size * w_task
 
-        # --- local FIFO per vehicle (constant rate f_v: completion known at arrival) ----------
+        # --- local FIFO per vehicle at f_v and uplink FIFO per vehicle at its share of W -------
+        # Both are keyed by vehicle, so one Lindley pass serves both: queue n is vehicle n's CPU,
+        # queue M + n its uplink. The local completion time is final at arrival (f_v is constant).
         f_v = cfg.vehicle_cpu_hz
         free_start = np.maximum(self.local_free_at, t0)
         local_backlog0 = f_v * (free_start - t0)
-        local_done = t_arr.copy()
         lm = local_work > 0.0
-        if lm.any():
-            done_l, _ = lindley(veh[lm], t_arr[lm], local_work[lm], self._f_v, free_start)
-            local_done[lm] = done_l
-            seg, last = segment_last(veh[lm], done_l)
-            self.local_free_at = free_start.copy()
-            self.local_free_at[seg] = last
-        else:
-            self.local_free_at = free_start
-        local_new = np.bincount(veh, weights=local_work, minlength=M)
-        local_served = local_backlog0 + local_new - f_v * np.maximum(self.local_free_at - t_cut, 0.0)
-
-        # --- uplink FIFO per vehicle at its share of the band --------------------------------
         um = bits > 0.0
         new_up_per_veh = np.bincount(veh[um], weights=bits[um], minlength=M)
         uploading = act & ((self.up_backlog > 0.0) | (new_up_per_veh > 0.0))
@@ -233,36 +228,48 @@ class Simulator:
         served_up0 = self.up_arrived - self.up_backlog
         free_up = t0 + self.up_backlog / r_up
 
-        tasks = self.tasks
-        old_veh = tasks[:, VEH].astype(np.intp)
-        pend_up = tasks[:, UP_DONE] == INF
-        if pend_up.any():
-            iv = old_veh[pend_up]
-            ahead = np.maximum(tasks[pend_up, UP_POS] - served_up0[iv], 0.0)
-            done_u = t0 + ahead / r_up[iv]
-            tasks[pend_up, UP_DONE] = np.where(done_u <= t1, done_u, INF)
-
         new = np.empty((n_new, N_COLS))
         new[:, VEH] = veh
         new[:, TYP] = typ
         new[:, T_ARR] = t_arr
-        new[:, LOCAL_DONE] = local_done
+        new[:, LOCAL_DONE] = t_arr
         new[:, UP_POS] = np.nan
         new[:, UP_DONE] = t_arr
         new[:, EDGE_WORK] = edge_work
         new[:, EDGE_POS] = np.nan
         new[:, EDGE_DONE] = np.where(um, INF, t_arr)
         new[:, CHARGED] = 0.0
-        up_free_end = free_up
-        if um.any():
-            done_u, cum = lindley(veh[um], t_arr[um], bits[um], r_up, free_up)
-            new[um, UP_POS] = self.up_arrived[veh[um]] + cum
+        free_end = np.concatenate((free_start, free_up))
+        n_local = int(lm.sum())
+        if n_new:
+            veh_u = veh[um]
+            done, cum = lindley(
+                np.concatenate((veh[lm], veh_u + M)),
+                np.concatenate((t_arr[lm], t_arr[um])),
+                np.concatenate((local_work[lm], bits[um])),
+                np.concatenate((self._f_v, r_up)),
+                free_end,
+            )
+            done_l, done_u = done[:n_local], done[n_local:]
+            new[lm, LOCAL_DONE] = done_l
+            new[um, UP_POS] = self.up_arrived[veh_u] + cum[n_local:]
             new[um, UP_DONE] = np.where(done_u <= t1, done_u, INF)
-            seg, last = segment_last(veh[um], done_u)
-            up_free_end = free_up.copy()
-            up_free_end[seg] = last
+            seg, last = segment_last(np.concatenate((veh[lm], veh_u + M)), done)
+            free_end = free_end.copy()
+            free_end[seg] = last
+        self.local_free_at = free_end[:M]
+        local_new = np.bincount(veh, weights=local_work, minlength=M)
+        local_served = local_backlog0 + local_new - f_v * np.maximum(self.local_free_at - t_cut, 0.0)
+
+        tasks = self.tasks
+        pend_up = tasks[:, UP_DONE] == INF
+        if pend_up.any():
+            iv = tasks[pend_up, VEH].astype(np.intp)
+            ahead = np.maximum(tasks[pend_up, UP_POS] - served_up0[iv], 0.0)
+            done_old = t0 + ahead / r_up[iv]
+            tasks[pend_up, UP_DONE] = np.where(done_old <= t1, done_old, INF)
         self.up_arrived = self.up_arrived + new_up_per_veh
-        up_backlog_end = r_up * np.maximum(up_free_end - t_cut, 0.0)
+        up_backlog_end = r_up * np.maximum(free_end[M:] - t_cut, 0.0)
         up_served = self.up_backlog + new_up_per_veh - up_backlog_end
         self.up_backlog = up_backlog_end
 
