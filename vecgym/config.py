@@ -294,9 +294,18 @@ def _validate(cfg: VECConfig) -> None:
             raise ValueError(f"config 'hot_zones[{i}]' must be (centre_m, width_m, gain), got {zone!r}")
         _check_range(f"hot_zones[{i}].width_m", zone[1], 0.0, 1e6, "(]")
         _check_range(f"hot_zones[{i}].gain", zone[2], 0.0, 1e3, "[]")
+    from .goals import GoalSpec  # goals imports this module
+
     for cmd in cfg.commands:
         if not isinstance(cmd, ScheduledCommand) or not isinstance(cmd.slot, int) or cmd.slot < 0:
             raise ValueError(f"config 'commands' must hold ScheduledCommand(slot>=0, text, goal), got {cmd!r}")
+        if not isinstance(cmd.text, str) or not cmd.text.strip():
+            raise ValueError(f"config 'commands': the command at slot {cmd.slot} needs non-empty text")
+        if cmd.goal is not None and not isinstance(cmd.goal, GoalSpec):
+            raise ValueError(
+                f"config 'commands': the goal at slot {cmd.slot} must be a GoalSpec or None, "
+                f"got {type(cmd.goal).__name__}"
+            )
 
 
 def as_config(config: VECConfig | Mapping[str, Any] | None = None, **kwargs: Any) -> VECConfig:

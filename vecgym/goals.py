@@ -29,6 +29,13 @@ MAX_NAMED_VEHICLES = 64
 
 #: Length of ``GoalSpec.vector()``.
 GOAL_VECTOR_SIZE = 8 + len(CLASSES)
+#: Upper bound of each entry of ``GoalSpec.vector()`` (its observation space).
+GOAL_VECTOR_HIGH = np.array(
+    [MAX_BETA, MAX_BETA, MAX_FAIRNESS, DEADLINE_SCALE_RANGE[1], 1.0, math.log10(1.0 + MAX_DURATION_S)]
+    + [MAX_NAMED_VEHICLES, MAX_WEIGHT]
+    + [MAX_WEIGHT] * len(CLASSES),
+    dtype=np.float32,
+)
 
 
 def _frozen_map(value: Mapping[Any, float] | None) -> Mapping[Any, float]:
@@ -67,10 +74,12 @@ class GoalSpec:
         if self.beta_energy == 0 and self.beta_qos == 0:
             raise ValueError("GoalSpec needs beta_energy > 0 or beta_qos > 0 (both are 0)")
         lo, hi = DEADLINE_SCALE_RANGE
-        if not isinstance(self.deadline_scale, int | float) or not lo <= self.deadline_scale <= hi:
+        ds = self.deadline_scale
+        if not isinstance(ds, int | float) or isinstance(ds, bool) or not lo <= ds <= hi:
             raise ValueError(f"GoalSpec.deadline_scale must be in [{lo}, {hi}], got {self.deadline_scale!r}")
         if self.duration_s is not None and (
             not isinstance(self.duration_s, int | float)
+            or isinstance(self.duration_s, bool)
             or not math.isfinite(self.duration_s)
             or not 0.0 < self.duration_s <= MAX_DURATION_S
         ):
@@ -91,6 +100,21 @@ class GoalSpec:
             raise ValueError(f"GoalSpec.label must be a str, got {self.label!r}")
         object.__setattr__(self, "vehicle_weights", _frozen_map({int(k): float(v) for k, v in vw.items()}))
         object.__setattr__(self, "class_weights", _frozen_map({k: float(v) for k, v in cw.items()}))
+
+    def __hash__(self) -> int:
+        g = self
+        return hash(
+            (
+                g.beta_energy,
+                g.beta_qos,
+                tuple(sorted(g.vehicle_weights.items())),
+                tuple(sorted(g.class_weights.items())),
+                g.fairness,
+                g.deadline_scale,
+                g.duration_s,
+                g.label,
+            )
+        )
 
     def vector(self) -> np.ndarray:
         """Fixed-length goal channel, float32 of size ``GOAL_VECTOR_SIZE``.

@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from .config import CLASSES, VECConfig
-from .goals import GOAL_VECTOR_SIZE
+from .goals import GOAL_VECTOR_HIGH
 from .simulator import Simulator
 
 POS_MARGIN_M = 100.0
@@ -41,7 +41,7 @@ def observation_space(cfg: VECConfig) -> spaces.Dict:
             "uplink_backlog_kbit": spaces.Box(0.0, MAX_BACKLOG, (M,), f32),
             "edge_backlog_gcycles": spaces.Box(0.0, MAX_BACKLOG, (M, K), f32),
             "arrivals_bytes": spaces.Box(0.0, MAX_BACKLOG, (M, K), f32),
-            "goal": spaces.Box(0.0, np.inf, (GOAL_VECTOR_SIZE,), f32),
+            "goal": spaces.Box(np.zeros_like(GOAL_VECTOR_HIGH), GOAL_VECTOR_HIGH, dtype=f32),
             "slot": spaces.Box(0, np.iinfo(np.int64).max, (1,), np.int64),
         }
     )
