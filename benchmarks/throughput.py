@@ -1,4 +1,5 @@
-"""Env speed: steps/s and vehicle-slots/s against N, raw core and through ``gym.make``.
+"""Env speed: steps/s and vehicle-slots/s against N: the bare simulator core, the raw ``VECEnv``
+(action checks and noisy observations included) and the env through ``gym.make`` (its wrappers).
 
     OMP_NUM_THREADS=1 python -m benchmarks.throughput [--n 10 30 100 1000] [--seconds 5]
 
@@ -24,6 +25,8 @@ import numpy as np
 
 import vecgym
 from benchmarks._policy import backlog_policy
+from vecgym.config import VECConfig
+from vecgym.simulator import Simulator
 
 W_OFFLOAD = 0.8
 
@@ -52,6 +55,33 @@ def _run(env: gym.Env, seconds: float, warmup: int, seed: int) -> tuple[float, f
     return statistics.median(rates), float(np.mean(active))
 
 
+def _run_core(n: float, seconds: float, warmup: int, seed: int) -> float:
+    """Median steps/s of the bare ``Simulator.step`` (no observation noise, no action checks)."""
+    sim = Simulator(VECConfig(**_config(n)))
+    sim.reset(np.random.default_rng(seed))
+
+    def step() -> None:
+        view = {
+            "active": sim.active,
+            "edge_backlog_gcycles": sim.edge_backlog * 1e-9,
+            "arrivals_bytes": sim.last_arrivals_bytes,
+        }
+        action = backlog_policy(view, W_OFFLOAD, sim.K).astype(np.float64)
+        sim.step(action[0], action[1])
+
+    for _ in range(warmup):
+        step()
+    rates = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0, k = time.perf_counter(), 0
+        while time.perf_counter() - t0 < 1.0:
+            step()
+            k += 1
+        rates.append(k / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=float, nargs="+", default=[10, 30, 100, 1000], help="vehicle counts N")
@@ -61,15 +91,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     args = parser.parse_args(argv)
     rows = []
     print(
-        "| N | active vehicles | raw env steps/s | raw vehicle-slots/s | gym.make steps/s | gym.make vehicle-slots/s |"
+        "| N | active vehicles | simulator core steps/s | raw env steps/s | raw env vehicle-slots/s "
+        "| gym.make steps/s | gym.make vehicle-slots/s |"
     )
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.n:
+        core = _run_core(n, args.seconds, args.warmup, args.seed)
         raw, act = _run(vecgym.VECEnv(**_config(n)), args.seconds, args.warmup, args.seed)
         made, _ = _run(gym.make("VEC-v0", **_config(n)), args.seconds, args.warmup, args.seed)
-        rows.append({"n": n, "active": act, "raw": raw, "made": made})
+        rows.append({"n": n, "active": act, "core": core, "raw": raw, "made": made})
         print(
-            f"| {n:g} | {act:.0f} | {raw:,.0f} | {raw * act:,.0f} | {made:,.0f} | {made * act:,.0f} |",
+            f"| {n:g} | {act:.0f} | {core:,.0f} | {raw:,.0f} | {raw * act:,.0f} | {made:,.0f} | {made * act:,.0f} |",
             flush=True,
         )
     return rows
