@@ -61,21 +61,34 @@ def lindley(
         empty = np.empty(0)
         return empty, empty
     labels, _, row, col, width = segment_layout(seg)
-    # Running sums and maxima restart at every queue: both run along the rows of a padded
-    # (queues × longest queue) matrix. (A global cumsum minus offsets would be cheaper but loses
-    # precision when a queue of bits follows queues of 1e12 cycles in the same call.)
-    flat = row * width + col
-    n_cells = labels.shape[0] * width
-    w_pad = np.zeros(n_cells)
-    w_pad[flat] = work
-    w_cum = np.cumsum(w_pad.reshape(labels.shape[0], width), axis=1).ravel()[flat]
+    # Running sums and maxima restart at every queue: both run down the columns of a padded
+    # (longest queue × queues) matrix, one column per queue. (A global cumsum minus offsets would
+    # be cheaper but loses precision when a queue of bits follows queues of 1e12 cycles.)
+    n_rows = labels.shape[0]
+    flat = col * n_rows + row
+    w_pad = np.zeros((width, n_rows))
+    w_pad.ravel()[flat] = work
+    _scan(w_pad, np.add)
+    w_cum = w_pad.ravel()[flat]
     r = rate[seg]
-    x = np.full(n_cells, -np.inf)
-    x[flat] = arrival_s - (w_cum - work) / r
-    x2 = x.reshape(labels.shape[0], width)
-    np.maximum.accumulate(x2, axis=1, out=x2)
-    done = np.maximum(x[flat], free_at_s[seg]) + w_cum / r
+    x = np.full((width, n_rows), -np.inf)
+    x.ravel()[flat] = arrival_s - (w_cum - work) / r
+    _scan(x, np.maximum)
+    done = np.maximum(x.ravel()[flat], free_at_s[seg]) + w_cum / r
     return done, w_cum
+
+
+def _scan(mat: np.ndarray, op: np.ufunc) -> None:
+    """In-place running ``op`` down the rows of ``mat`` (shape: steps × queues).
+
+    numpy's ``ufunc.accumulate`` walks one element at a time (~5 ns each); with many queues a
+    loop over the few steps, each a vectorised op across all queues, is several times faster.
+    """
+    if mat.shape[1] < 64:
+        op.accumulate(mat, axis=0, out=mat)
+        return
+    for i in range(1, mat.shape[0]):
+        op(mat[i - 1], mat[i], out=mat[i])
 
 
 def segment_last(seg: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
