@@ -43,12 +43,9 @@ class GreedyOffloading(_Heuristic):
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
         active = obs["active"].astype(bool)
-        snr = 10.0 ** (obs["snr_db"].astype(np.float64) / 10.0)
         n_up = max(int(active.sum()), 1)
-        # Rate per vehicle if all active vehicles upload (the common case under GO), W from the obs.
-        full_rate = obs["rate_mbps"].astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            shared = np.where(active, full_rate / n_up, 0.0) * (np.log2(1 + snr) > 0)
+        # Rate per vehicle if all active vehicles upload (the common case under GO).
+        shared = np.where(active, obs["rate_mbps"].astype(np.float64) / n_up, 0.0)
         offload = (shared >= self.min_rate_mbps) & active
         w = np.repeat(offload[:, None], self.n_types, axis=1).astype(np.float32)
         a = equal_shares(active & offload, self.n_types)

@@ -203,7 +203,8 @@ def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: l
         out += [
             "## Table 4 — adaptation to the command at t = 51",
             "",
-            f'Command: "{scenarios.PAPER_ENERGY_COMMAND}" Energy is the mean energy per slot (J).',
+            f'Command: "{scenarios.PAPER_ENERGY_COMMAND}" Energy is the mean energy per slot (J); '
+            "latency is that of the tasks completed in the phase (phase 2 includes phase-1 backlog).",
             "",
             "| Agent | Phase 1 energy (J/slot) | Phase 1 latency (ms) "
             "| Phase 2 energy (J/slot) | Phase 2 latency (ms) |",
@@ -316,7 +317,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (0, 1, ...); default 10, quick 3")
     parser.add_argument("--slots", type=int, default=None, help="slots per episode (default: the scenario's)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default results/<time>)")
-    parser.add_argument("--quick", action="store_true", help="3 seeds, 100-slot episodes: about a minute")
+    parser.add_argument("--quick", action="store_true", help="3 seeds, 100-slot episodes: a few seconds")
     args = parser.parse_args(argv)
     for name in args.scenarios:
         scenarios.get(name)  # unknown names fail before any work

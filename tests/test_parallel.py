@@ -110,11 +110,9 @@ def test_local_obs_rewards_and_state_mirror_vecenv() -> None:
                 np.testing.assert_array_equal(obs[agent][key].ravel(), g[key][i].ravel(), err_msg=key)
             np.testing.assert_array_equal(obs[agent]["goal"], g["goal"])
         state = par.state()
-        assert state.shape == par.state_space.shape == (M * (12 + 2 * K) + 13,)
+        assert state.shape == par.state_space.shape == (M * (13 + 2 * K) + 13,)
         assert par.state_space.contains(state)
-        np.testing.assert_array_equal(
-            state, np.concatenate([g[k].ravel() for k in STATE_KEYS]).astype(np.float32)
-        )
+        np.testing.assert_array_equal(state, np.concatenate([g[k].ravel() for k in STATE_KEYS]).astype(np.float32))
         if t == 5:
             break
         # Distinct per-slot actions with Σa < 1, so a mis-mapped agent changes the trajectory.

@@ -513,7 +513,7 @@ def test_offered_edge_load_per_vehicle_matches_the_calibrated_rates():
     sim.reset(np.random.default_rng(5))
     M, K = sim.n_max, sim.K
     w = np.ones((M, K))
-    rates = np.asarray(cfg.task_rate_hz)
+    rates = np.asarray(cfg.per_type("task_rate_hz"))
     mean_cycles = 0.5 * (1000.0 + 1500.0) * CYCLES_PER_BYTE
     offered = 0.0
     served = 0.0

@@ -38,7 +38,9 @@ if "VEC-v0" not in registry:
     register(id="VEC-v0", entry_point="vecgym.env:VECEnv", max_episode_steps=MAX_EPISODE_STEPS)
 
 # PettingZoo has no "module:id" lookup like Gymnasium: ``import vecgym`` before ``pettingzoo.make``.
-if "VEC-v0" not in pettingzoo.parallel_registry:
-    pettingzoo.register("parallel", "VEC-v0", "vecgym.parallel:parallel_env", max_cycles=MAX_CYCLES)
-if "VEC-v0" not in pettingzoo.aec_registry:
-    pettingzoo.register("aec", "VEC-v0", "vecgym.parallel:aec_env", max_cycles=MAX_CYCLES)
+# Its registry arrived in PettingZoo 1.27; older versions have only ``vecgym.parallel_env()``.
+if hasattr(pettingzoo, "register") and hasattr(pettingzoo, "parallel_registry"):
+    if "VEC-v0" not in pettingzoo.parallel_registry:
+        pettingzoo.register("parallel", "VEC-v0", "vecgym.parallel:parallel_env", max_cycles=MAX_CYCLES)
+    if "VEC-v0" not in pettingzoo.aec_registry:
+        pettingzoo.register("aec", "VEC-v0", "vecgym.parallel:aec_env", max_cycles=MAX_CYCLES)

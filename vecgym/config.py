@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 #: Vehicle classes, in the order of the ``vehicle_class`` one-hot observation.
 CLASSES: tuple[str, ...] = ("car", "bus", "truck", "emergency")
@@ -22,15 +24,15 @@ DEFAULT_TYPE_NAMES: tuple[str, ...] = ("safety", "navigation", "infotainment")
 _KMH = 1.0 / 3.6
 
 
-def default_kappa_edge() -> float:
+def default_kappa_edge(kappa_vehicle: float, vehicle_cpu_hz: float, edge_cpu_hz: float) -> float:
     """κ_e such that the edge's energy per cycle at a fair share is 1/4 of local computing.
 
-    Fair share = F_e / (N_ref · K) with N_ref = 20 vehicles and K = 3 types (6.67 GHz);
-    local energy per cycle = κ_v·f_v² = 1e-28 · (5e9)² = 2.5e-9 J. Hence
-    κ_e = 0.25 · 2.5e-9 / (400e9 / 60)² ≈ 1.406e-29 J/(cycle·Hz²). A share faster than about
-    13 GHz then costs more per cycle than the vehicle's own CPU: saving energy costs latency.
+    Fair share = F_e / (N_ref · K) with N_ref = 20 vehicles and K = 3 types (6.67 GHz with the
+    defaults); local energy per cycle = κ_v·f_v² = 1e-28 · (5e9)² = 2.5e-9 J. Hence
+    κ_e = 0.25 · 2.5e-9 / (400e9 / 60)² ≈ 1.406e-29 J/(cycle·Hz²) by default. A share faster than
+    about 13 GHz then costs more per cycle than the vehicle's own CPU: saving energy costs latency.
     """
-    return 0.25 * 1e-28 * (5e9) ** 2 / (400e9 / 60.0) ** 2
+    return 0.25 * kappa_vehicle * vehicle_cpu_hz**2 / (edge_cpu_hz / 60.0) ** 2
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,9 @@ class VECConfig:
     vehicle_cpu_hz: float = 5e9
     kappa_vehicle: float = 1e-28
     """Effective switched capacitance of a vehicle CPU, J/(cycle·Hz²)."""
-    kappa_edge: float = field(default_factory=default_kappa_edge)
-    """Effective switched capacitance of the edge server (see ``default_kappa_edge``)."""
+    kappa_edge: float | None = None
+    """Effective switched capacitance of the edge server; None derives it from ``kappa_vehicle``,
+    ``vehicle_cpu_hz`` and ``edge_cpu_hz`` (see ``default_kappa_edge``)."""
 
     # --- tasks -----------------------------------------------------------------------------
     task_size_bytes: tuple[tuple[float, float], ...] = ((1000.0, 1500.0),)
@@ -105,8 +108,9 @@ class VECConfig:
     """Per-type CPU cycles per byte; one value is used for every type."""
     deadline_s: tuple[float, ...] = (0.2,)
     """Per-type deadline in seconds; one value is used for every type."""
-    task_rate_hz: tuple[float, ...] = (17.0, 17.0, 17.0)
-    """Per-type mean arrival rate per vehicle (tasks/s); calibrated, see README."""
+    task_rate_hz: tuple[float, ...] = (17.0,)
+    """Per-type mean arrival rate per vehicle (tasks/s); one value is used for every type.
+    Calibrated (17 tasks/s per type with K = 3), see README."""
     activity_corr: float = 0.95
     """Per-slot autocorrelation of each (vehicle, type) log-normal activity level."""
     activity_std: float = 0.5
@@ -134,7 +138,19 @@ class VECConfig:
 
     # ----------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
+        # numpy scalars (a sweep over np.arange, say) become plain Python numbers first.
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.generic):
+                object.__setattr__(self, f.name, value.item())
         _validate(self)
+
+    @property
+    def kappa_edge_value(self) -> float:
+        """κ_e in use: ``kappa_edge`` or, when None, ``default_kappa_edge`` of this config."""
+        if self.kappa_edge is not None:
+            return self.kappa_edge
+        return default_kappa_edge(self.kappa_vehicle, self.vehicle_cpu_hz, self.edge_cpu_hz)
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> VECConfig:
@@ -216,7 +232,6 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "edge_cpu_hz": (0.0, 1e15, "(]"),
     "vehicle_cpu_hz": (0.0, 1e12, "(]"),
     "kappa_vehicle": (0.0, 1e-20, "[]"),
-    "kappa_edge": (0.0, 1e-20, "[]"),
     "activity_corr": (0.0, 1.0, "[)"),
     "activity_std": (0.0, 5.0, "[]"),
     "gps_noise_m": (0.0, 1e3, "[]"),
@@ -268,6 +283,8 @@ def _validate(cfg: VECConfig) -> None:
     if cfg.n_max is not None:
         if not isinstance(cfg.n_max, int) or isinstance(cfg.n_max, bool) or not 1 <= cfg.n_max <= 1_000_000:
             raise ValueError(f"config 'n_max' must be None or an integer in [1, 1000000], got {cfg.n_max!r}")
+    if cfg.kappa_edge is not None:
+        _check_range("kappa_edge", cfg.kappa_edge, 0.0, 1e-20, "[]")
     _check_per_type(cfg, "cycles_per_byte", 0.0, 1e12, "(]")
     _check_per_type(cfg, "deadline_s", 0.0, 1e4, "(]")
     _check_per_type(cfg, "task_rate_hz", 0.0, 1e6, "[]")

@@ -58,6 +58,7 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     | `uplink_backlog_kbit`   | (M,)   | float32 | 0    | 1e9        | data waiting to be uploaded                |
     | `edge_backlog_gcycles`  | (M, K) | float32 | 0    | 1e9        | work queued at the edge per (n, k)         |
     | `arrivals_bytes`        | (M, K) | float32 | 0    | 1e9        | task bytes that arrived in the last slot   |
+    | `qos_weight`            | (M,)   | float32 | 0    | 1e4        | QoS weight of the vehicle under the goal   |
     | `goal`                  | (12,)  | float32 | 0    | <= 100     | ``GoalSpec.vector()`` of the active goal   |
     | `slot`                  | (1,)   | int64   | 0    | 2^63-1     | slot index t                               |
 

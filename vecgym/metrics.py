@@ -24,6 +24,7 @@ class EpisodeMetrics:
         self.completed = 0
         self.failed = 0
         self.violations = 0
+        self.decided = 0  # tasks completed, failed, or past their deadline while pending
         # Chan et al.'s parallel update of mean / M2 for the latency (s) of completed tasks.
         self.lat_mean = 0.0
         self.lat_m2 = 0.0
@@ -31,7 +32,7 @@ class EpisodeMetrics:
         self.class_count = np.zeros(len(CLASSES))
         self.class_sum = np.zeros(len(CLASSES))
         self.class_viol = np.zeros(len(CLASSES))
-        self.class_resolved = np.zeros(len(CLASSES))
+        self.class_decided = np.zeros(len(CLASSES))
         self.type_count = np.zeros(self.n_types)
         self.type_sum = np.zeros(self.n_types)
         self._win_viol = np.zeros(self.window)
@@ -60,27 +61,37 @@ class EpisodeMetrics:
         self.lat_mean += delta * n / tot
         self.completed = tot
 
-    def end_slot(self, resolved: int, violations: int) -> None:
+    def end_slot(self, decided: int, violations: int) -> None:
+        """Close a slot: ``decided`` tasks were settled, ``violations`` of them late or failed.
+
+        The peak violation rate is the largest violations / decided over any ``window``
+        consecutive slots (over all slots so far while the episode is shorter than the window).
+        """
         i = self.slots % self.window
-        self._win_res[i] = resolved
+        self._win_res[i] = decided
         self._win_viol[i] = violations
         self.slots += 1
-        if self.slots >= self.window:
-            total = self._win_res.sum()
-            if total > 0:
-                self.peak_violation = max(self.peak_violation, float(self._win_viol.sum() / total))
+        total = self._win_res.sum()
+        if total > 0:
+            self.peak_violation = max(self.peak_violation, float(self._win_viol.sum() / total))
 
-    def add_departed(self, mean_latency_s: np.ndarray) -> None:
-        self.jain_n += mean_latency_s.shape[0]
-        self.jain_s1 += float(mean_latency_s.sum())
-        self.jain_s2 += float((mean_latency_s**2).sum())
+    def add_departed(self, mean_cost: np.ndarray) -> None:
+        """Fold the mean QoS costs of departing vehicles into Jain's index."""
+        self.jain_n += mean_cost.shape[0]
+        self.jain_s1 += float(mean_cost.sum())
+        self.jain_s2 += float((mean_cost**2).sum())
 
-    def summary(self, active_mean_latency_s: np.ndarray) -> dict[str, Any]:
-        """The episode so far as plain floats (ms, J, %); NaN where nothing was measured."""
-        resolved = self.completed + self.failed
-        n = self.jain_n + active_mean_latency_s.shape[0]
-        s1 = self.jain_s1 + float(active_mean_latency_s.sum())
-        s2 = self.jain_s2 + float((active_mean_latency_s**2).sum())
+    def summary(
+        self, active_mean_cost: np.ndarray, pending: int, pending_late: int, pending_age_s: float
+    ) -> dict[str, Any]:
+        """The episode so far as plain floats (ms, J, %); NaN where nothing was measured.
+
+        ``active_mean_cost``: mean QoS cost of each vehicle on the road (for Jain's index);
+        ``pending*``: the tasks still in flight, how many of them are already late, their mean age.
+        """
+        n = self.jain_n + active_mean_cost.shape[0]
+        s1 = self.jain_s1 + float(active_mean_cost.sum())
+        s2 = self.jain_s2 + float((active_mean_cost**2).sum())
         dur = self.slots * self.slot_s
         with np.errstate(invalid="ignore", divide="ignore"):
             per_class = {
@@ -88,8 +99,8 @@ class EpisodeMetrics:
                     "latency_ms": float(1e3 * self.class_sum[i] / self.class_count[i])
                     if self.class_count[i]
                     else float("nan"),
-                    "violation_rate_pct": float(100 * self.class_viol[i] / self.class_resolved[i])
-                    if self.class_resolved[i]
+                    "violation_rate_pct": float(100 * self.class_viol[i] / self.class_decided[i])
+                    if self.class_decided[i]
                     else float("nan"),
                     "tasks": int(self.class_count[i]),
                 }
@@ -103,7 +114,11 @@ class EpisodeMetrics:
             "violations": self.violations,
             "latency_ms_mean": 1e3 * self.lat_mean if self.completed else float("nan"),
             "latency_ms_std": 1e3 * float(np.sqrt(self.lat_m2 / self.completed)) if self.completed else float("nan"),
-            "violation_rate_pct": 100.0 * self.violations / resolved if resolved else float("nan"),
+            "tasks_decided": self.decided,
+            "tasks_pending": pending,
+            "tasks_pending_late": pending_late,
+            "pending_age_ms_mean": 1e3 * pending_age_s,
+            "violation_rate_pct": 100.0 * self.violations / self.decided if self.decided else float("nan"),
             "peak_violation_rate_pct": 100.0 * self.peak_violation,
             "energy_j": float(self.energy.sum()),
             "energy_local_j": float(self.energy[0]),

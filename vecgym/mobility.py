@@ -44,7 +44,6 @@ class HighwayMobility:
 
     def __init__(self, cfg: VECConfig):
         self.cfg = cfg
-        self.lane_y_m = cfg.lane_offset_m + cfg.lane_width_m * np.arange(cfg.n_lanes)
         self._class_cdf = np.cumsum(cfg.class_probs)[:-1]
 
     def _attributes(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from .config import CLASSES, VECConfig
-from .goals import GOAL_VECTOR_HIGH
+from .goals import GOAL_VECTOR_HIGH, MAX_WEIGHT
 from .simulator import Simulator
 
 POS_MARGIN_M = 100.0
@@ -21,11 +21,15 @@ MAX_RATE_MBPS = 1e6
 MAX_BACKLOG = 1e9
 
 
+def _y_max(cfg: VECConfig) -> float:
+    return cfg.lane_offset_m + cfg.lane_width_m * cfg.n_lanes + POS_MARGIN_M
+
+
 def observation_space(cfg: VECConfig) -> spaces.Dict:
     """The Dict space; every key is documented in ``VECEnv``'s docstring."""
     M, K = cfg.slots, cfg.n_task_types
     f32 = np.float32
-    y_max = cfg.lane_offset_m + cfg.lane_width_m * cfg.n_lanes + POS_MARGIN_M
+    y_max = _y_max(cfg)
     pos_low = np.tile(np.array([-POS_MARGIN_M, -POS_MARGIN_M], dtype=f32), (M, 1))
     pos_high = np.tile(np.array([cfg.road_length_m + POS_MARGIN_M, y_max], dtype=f32), (M, 1))
     return spaces.Dict(
@@ -41,6 +45,7 @@ def observation_space(cfg: VECConfig) -> spaces.Dict:
             "uplink_backlog_kbit": spaces.Box(0.0, MAX_BACKLOG, (M,), f32),
             "edge_backlog_gcycles": spaces.Box(0.0, MAX_BACKLOG, (M, K), f32),
             "arrivals_bytes": spaces.Box(0.0, MAX_BACKLOG, (M, K), f32),
+            "qos_weight": spaces.Box(0.0, MAX_WEIGHT * MAX_WEIGHT, (M,), f32),
             "goal": spaces.Box(np.zeros_like(GOAL_VECTOR_HIGH), GOAL_VECTOR_HIGH, dtype=f32),
             "slot": spaces.Box(0, np.iinfo(np.int64).max, (1,), np.int64),
         }
@@ -57,7 +62,7 @@ def observe(sim: Simulator, goal_vector: np.ndarray) -> dict[str, np.ndarray]:
     pos = np.empty((M, 2), dtype=f32)
     pos[:, 0] = sim.x + cfg.gps_noise_m * noise[0]
     pos[:, 1] = sim.y + cfg.gps_noise_m * noise[1]
-    y_max = cfg.lane_offset_m + cfg.lane_width_m * cfg.n_lanes + POS_MARGIN_M
+    y_max = _y_max(cfg)
     np.clip(pos, (-POS_MARGIN_M, -POS_MARGIN_M), (cfg.road_length_m + POS_MARGIN_M, y_max), out=pos)
     pos *= act[:, None]
     speed = np.clip(sim.v + cfg.speed_noise_mps * noise[2], 0.0, MAX_SPEED_MPS) * act
@@ -80,7 +85,8 @@ def observe(sim: Simulator, goal_vector: np.ndarray) -> dict[str, np.ndarray]:
         "local_backlog_gcycles": (local * act).astype(f32),
         "uplink_backlog_kbit": (sim.up_backlog * 1e-3).astype(f32),
         "edge_backlog_gcycles": (sim.edge_backlog * 1e-9).astype(f32),
-        "arrivals_bytes": sim.last_arrivals_bytes.astype(f32),
+        "arrivals_bytes": (sim.last_arrivals_bytes * act[:, None]).astype(f32),
+        "qos_weight": (sim.weight * act).astype(f32),
         "goal": goal_vector.copy(),
         "slot": np.array([sim.slot], dtype=np.int64),
     }

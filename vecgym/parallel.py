@@ -6,12 +6,12 @@
 | Parallel API         | Yes                                                                       |
 | Manual Control       | No                                                                        |
 | Agents               | `agents = ['slot_0', 'slot_1', ..., 'slot_{n_max-1}']`                    |
-| Agents               | n_max (47 with the default config: N = 20 vehicles)                       |
+| Number of agents     | n_max (47 with the default config: N = 20 vehicles)                       |
 | Action Shape         | (2, K)  (K = n_task_types, 3 by default)                                  |
 | Action Values        | [0, 1]                                                                    |
-| Observation Shape    | Dict of 12 arrays, 25 + 2K values in all (31 for K = 3)                   |
+| Observation Shape    | Dict of 13 arrays, 26 + 2K values in all (32 for K = 3)                   |
 | Observation Values   | see the table below                                                       |
-| State Shape          | (n_max·(12 + 2K) + 13,)  (859 with the default config)                    |
+| State Shape          | (n_max·(13 + 2K) + 13,)  (906 with the default config)                    |
 | State Values         | the bounds of ``VECEnv``'s observation space, flattened                   |
 
 The physics, the goal handling and the action checks are those of ``VECEnv`` (``VEC-v0``): this
@@ -49,6 +49,7 @@ repaired (NaN → 0, clip to [0, 1]) and counted in ``info["action_repairs"]``. 
 | `uplink_backlog_kbit`   | (1,)  | float32 | data waiting to be uploaded                          |
 | `edge_backlog_gcycles`  | (K,)  | float32 | work queued at the edge for each of its task types   |
 | `arrivals_bytes`        | (K,)  | float32 | task bytes that arrived in the last slot             |
+| `qos_weight`            | (1,)  | float32 | the vehicle's QoS weight under the active goal       |
 | `goal`                  | (12,) | float32 | ``GoalSpec.vector()`` of the active goal             |
 | `n_active_frac`         | (1,)  | float32 | number of active vehicles / n_max, in [0, 1]         |
 
@@ -100,6 +101,7 @@ LOCAL_KEYS = (
     "uplink_backlog_kbit",
     "edge_backlog_gcycles",
     "arrivals_bytes",
+    "qos_weight",
 )
 #: Keys of ``VECEnv``'s observation concatenated, in this order, into ``state()``.
 STATE_KEYS = (*LOCAL_KEYS, "goal", "slot")

@@ -11,7 +11,7 @@ import numpy as np
 from .simulator import Simulator
 
 WIDTH, HEIGHT = 800, 200
-ROAD_TOP, LANE_H = 80, 30
+ROAD_TOP, ROAD_MAX_H = 80, 110
 
 
 def _backlog_colour(level: np.ndarray) -> np.ndarray:
@@ -26,10 +26,11 @@ def render_rgb(sim: Simulator) -> np.ndarray:
     """An (HEIGHT, WIDTH, 3) uint8 frame of the road."""
     cfg = sim.cfg
     img = np.full((HEIGHT, WIDTH, 3), 235, dtype=np.uint8)
-    road_bottom = ROAD_TOP + LANE_H * cfg.n_lanes
+    lane_h = max(4, min(30, ROAD_MAX_H // cfg.n_lanes))  # any number of lanes fits the frame
+    road_bottom = ROAD_TOP + lane_h * cfg.n_lanes
     img[ROAD_TOP:road_bottom] = 90
     for lane in range(1, cfg.n_lanes):
-        y = ROAD_TOP + lane * LANE_H
+        y = ROAD_TOP + lane * lane_h
         img[y, ::20] = 250
     scale = (WIDTH - 1) / cfg.road_length_m
     rsu = round(cfg.rsu_x_m * scale)
@@ -44,8 +45,9 @@ def render_rgb(sim: Simulator) -> np.ndarray:
         xs = np.clip((sim.x[idx] * scale).astype(int), 0, WIDTH - 1)
         lanes = sim.lane[idx].astype(int)
         for x, lane, colour, up in zip(xs, lanes, colours, sim.last_uploading[idx], strict=True):
-            y0 = ROAD_TOP + lane * LANE_H + 6
-            img[y0 : y0 + LANE_H - 12, max(x - 6, 0) : x + 6] = colour
+            pad = lane_h // 5
+            y0 = ROAD_TOP + lane * lane_h + pad
+            img[y0 : y0 + lane_h - 2 * pad, max(x - 6, 0) : x + 6] = colour
             if up:
-                img[y0 : y0 + 4, max(x - 6, 0) : x + 6] = 255
+                img[y0 : y0 + max(1, lane_h // 7), max(x - 6, 0) : x + 6] = 255
     return img

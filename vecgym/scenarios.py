@@ -54,7 +54,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "dynamic",
-            "Paper Table 3: vehicles change target speed often (30-130 km/h, 3 m/s²) and the channel "
+            "Paper Table 3: vehicles change target speed often (30-130 km/h, 4 m/s²) and the channel "
             "swings; tests proactive decisions (peak violation, latency std).",
             {"n_vehicles": 20.0, "dynamic_speed": True, "speed_change_rate_hz": 0.5, "accel_max_mps2": 4.0},
             n_slots=300,
@@ -72,7 +72,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "priority",
             f"'{PRIORITY_COMMAND}' from slot 0: vehicle {PRIORITY_VEHICLE} gets QoS weight 10 "
-            "(it stays on the road for the whole episode at the default N).",
+            "(ids grow from the entry, so at the default N it is on the road at reset, near the entry, "
+            "and usually stays for the whole episode).",
             {
                 "n_vehicles": 20.0,
                 "commands": (

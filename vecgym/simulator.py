@@ -27,8 +27,10 @@ from .queues import lindley, segment_last
 from .tasks import TaskTypes, ZoneProfile, activity_level, activity_step
 
 # Columns of the in-flight task matrix (all float64; VEH and TYP hold small integers exactly).
-VEH, TYP, T_ARR, LOCAL_DONE, UP_POS, UP_DONE, EDGE_WORK, EDGE_POS, EDGE_DONE, CHARGED = range(10)
-N_COLS = 10
+# CHARGED: the task's QoS cost has been charged (it went overdue); LATE: it has been counted as a
+# violation (its deadline passed while it was still pending).
+VEH, TYP, T_ARR, LOCAL_DONE, UP_POS, UP_DONE, EDGE_WORK, EDGE_POS, EDGE_DONE, CHARGED, LATE = range(11)
+N_COLS = 11
 INF = np.inf
 
 
@@ -56,6 +58,7 @@ class Simulator:
         self.metrics = EpisodeMetrics(cfg.peak_window_slots, cfg.slot_s, self.K)
         # Constants used per slot.
         self._local_energy_per_cycle = cfg.kappa_vehicle * cfg.vehicle_cpu_hz**2
+        self._kappa_edge = cfg.kappa_edge_value
         self._mean_cycles = self.types.mean_cycles
         self._expected_tasks_per_vehicle = float(self.types.rate_hz.sum() * cfg.slot_s)
         self._expected_cycles_per_vehicle = float((self.types.rate_hz * self._mean_cycles).sum() * cfg.slot_s)
@@ -90,13 +93,13 @@ class Simulator:
         self.edge_backlog = np.zeros((M, K))
         self.last_arrivals_bytes: np.ndarray = np.zeros((M, K))
         self.weight = np.ones(M)
-        self.veh_count = np.zeros(M)
-        self.veh_lat_sum = np.zeros(M)
+        # Per vehicle: number and sum of the unweighted QoS costs charged (Jain's fairness index).
+        self.veh_cost_n = np.zeros(M)
+        self.veh_cost_sum = np.zeros(M)
         self.tasks = np.empty((0, N_COLS))
         self.goal: GoalSpec = BALANCED
         self.metrics.reset()
         self.last_uploading = np.zeros(M, dtype=bool)
-        self.last_rate_bps = np.zeros(M)
         self._admit(self.mobility.initial(rng), at_s=0.0)
         self._refresh_channel_and_rates(moved_m=None)
 
@@ -144,8 +147,8 @@ class Simulator:
         self.edge_arrived[idx] = 0.0
         self.edge_backlog[idx] = 0.0
         self.last_arrivals_bytes[idx] = 0.0
-        self.veh_count[idx] = 0.0
-        self.veh_lat_sum[idx] = 0.0
+        self.veh_cost_n[idx] = 0.0
+        self.veh_cost_sum[idx] = 0.0
         self.weight[idx] = self._weights(self.vid[idx], self.vclass[idx])
         return n_new - take
 
@@ -239,6 +242,7 @@ class Simulator:
         new[:, EDGE_POS] = np.nan
         new[:, EDGE_DONE] = np.where(um, INF, t_arr)
         new[:, CHARGED] = 0.0
+        new[:, LATE] = 0.0
         free_end = np.concatenate((free_start, free_up))
         n_local = int(lm.sum())
         if n_new:
@@ -320,7 +324,7 @@ class Simulator:
         # --- energy (J) ---------------------------------------------------------------------
         e_local = self._local_energy_per_cycle * float(local_served.sum())
         e_upload = cfg.tx_power_w * float((up_served / r_up).sum())
-        e_edge = cfg.kappa_edge * float((r_e * r_e * e_served).sum())
+        e_edge = self._kappa_edge * float((r_e * r_e * e_served).sum())
         energy = e_local + e_upload + e_edge
 
         # --- completions, failures, QoS cost -------------------------------------------------
@@ -333,41 +337,56 @@ class Simulator:
         cap = cfg.qos_cost_cap
         weight = self.weight[tveh]
         uncharged = tasks[:, CHARGED] == 0.0
+        fresh = tasks[:, LATE] == 0.0  # not yet counted as a violation
         lat = done[completed] - tasks[completed, T_ARR]
-        viol_c = lat > deadline[completed]
-        cost = float((weight[completed] * np.minimum(lat / eff_deadline[completed], cap) * uncharged[completed]).sum())
-        cost += cap * float((weight[failed] * uncharged[failed]).sum())
+        # Unweighted cost of each task charged this slot: min(latency / deadline_eff, cap) when it
+        # completes, cap when it fails or goes overdue (cap deadlines without completing).
+        c_cost = np.minimum(lat / eff_deadline[completed], cap)
+        c_charge = uncharged[completed]
+        f_charge = uncharged[failed]
         overdue = ~completed & ~failed & uncharged & (t1 - tasks[:, T_ARR] >= cap * eff_deadline)
-        if overdue.any():
-            cost += cap * float(weight[overdue].sum())
-            tasks[overdue, CHARGED] = 1.0
+        cost = float((weight[completed] * c_cost * c_charge).sum())
+        cost += cap * float((weight[failed] * f_charge).sum()) + cap * float(weight[overdue].sum())
+        tasks[overdue, CHARGED] = 1.0
+        charged_veh = np.concatenate((tveh[completed][c_charge], tveh[failed][f_charge], tveh[overdue]))
+        charged_cost = np.concatenate((c_cost[c_charge], np.full(int(f_charge.sum()) + int(overdue.sum()), cap)))
+        self.veh_cost_n += np.bincount(charged_veh, minlength=M)
+        self.veh_cost_sum += np.bincount(charged_veh, weights=charged_cost, minlength=M)
+
+        # Violations: each task is decided once, when it completes, fails, or its deadline passes
+        # while it is still pending (so a growing backlog cannot hide its late tasks).
+        c_fresh = fresh[completed]
+        viol_c = (lat > deadline[completed]) & c_fresh
+        f_new = failed & fresh
+        late_now = ~completed & ~failed & fresh & (t1 - tasks[:, T_ARR] > deadline)
+        tasks[late_now, LATE] = 1.0
 
         m = self.metrics
         cv = tveh[completed]
         n_completed = int(completed.sum())
         n_failed = int(failed.sum())
-        n_viol = int(viol_c.sum()) + n_failed
+        n_viol = int(viol_c.sum()) + int(f_new.sum()) + int(late_now.sum())
+        n_decided = int(c_fresh.sum()) + int(f_new.sum()) + int(late_now.sum())
         m.arrived += n_new
         m.failed += n_failed
         m.violations += n_viol
+        m.decided += n_decided
         m.add_latencies(lat)
+        n_cls = len(CLASSES)
         ccls = self.vclass[cv]
-        m.class_count += np.bincount(ccls, minlength=len(CLASSES))
-        m.class_sum += np.bincount(ccls, weights=lat, minlength=len(CLASSES))
-        fcls = self.vclass[tveh[failed]]
-        m.class_resolved += np.bincount(ccls, minlength=len(CLASSES)) + np.bincount(fcls, minlength=len(CLASSES))
-        m.class_viol += np.bincount(ccls, weights=viol_c, minlength=len(CLASSES)) + np.bincount(
-            fcls, minlength=len(CLASSES)
-        )
+        m.class_count += np.bincount(ccls, minlength=n_cls)
+        m.class_sum += np.bincount(ccls, weights=lat, minlength=n_cls)
+        dcls = self.vclass[np.concatenate((cv[c_fresh], tveh[f_new], tveh[late_now]))]
+        vcls = self.vclass[np.concatenate((cv[viol_c], tveh[f_new], tveh[late_now]))]
+        m.class_decided += np.bincount(dcls, minlength=n_cls)
+        m.class_viol += np.bincount(vcls, minlength=n_cls)
         ctyp = tasks[completed, TYP].astype(np.intp)
         m.type_count += np.bincount(ctyp, minlength=K)
         m.type_sum += np.bincount(ctyp, weights=lat, minlength=K)
-        self.veh_count += np.bincount(cv, minlength=M)
-        self.veh_lat_sum += np.bincount(cv, weights=lat, minlength=M)
         if m.tracked:
-            self._track(cv, lat, viol_c, tveh[failed])
+            self._track(cv, lat, c_fresh, viol_c, tveh[f_new], tveh[late_now])
         m.energy += (e_local, e_upload, e_edge)
-        m.end_slot(n_completed + n_failed, n_viol)
+        m.end_slot(n_decided, n_viol)
         self.tasks = tasks[~(completed | failed)]
 
         # --- reward ---------------------------------------------------------------------------
@@ -404,7 +423,6 @@ class Simulator:
         m.entry_blocked += blocked
         self._refresh_channel_and_rates(moved)
         self.last_uploading = uploading
-        self.last_rate_bps = np.where(uploading, r_up, 0.0)
 
         metrics = {
             "n_active": float(n_active),
@@ -413,7 +431,8 @@ class Simulator:
             "tasks_completed": float(n_completed),
             "tasks_failed": float(n_failed),
             "violations": float(n_viol),
-            "violation_rate": n_viol / (n_completed + n_failed) if n_completed + n_failed else 0.0,
+            "tasks_decided": float(n_decided),
+            "violation_rate": n_viol / n_decided if n_decided else 0.0,
             "latency_ms_mean": 1e3 * float(lat.mean()) if n_completed else float("nan"),
             "energy_j": energy,
             "energy_local_j": e_local,
@@ -428,29 +447,39 @@ class Simulator:
         return SlotResult(reward=reward, reward_terms=terms, metrics=metrics)
 
     # ------------------------------------------------------------------------------------------
+    def _vehicle_costs(self, mask: np.ndarray) -> np.ndarray:
+        """Mean unweighted QoS cost of the vehicles in ``mask`` that were charged any."""
+        sel = mask & (self.veh_cost_n > 0)
+        return self.veh_cost_sum[sel] / self.veh_cost_n[sel]
+
     def _jain_active(self) -> float:
-        mask = self.active & (self.veh_count > 0)
-        if not mask.any():
-            return 1.0
-        mu = self.veh_lat_sum[mask] / self.veh_count[mask]
+        mu = self._vehicle_costs(self.active)
         s2 = float((mu * mu).sum())
         return float(mu.sum() ** 2 / (mu.shape[0] * s2)) if s2 > 0 else 1.0
 
-    def _track(self, cveh: np.ndarray, lat: np.ndarray, viol: np.ndarray, fveh: np.ndarray) -> None:
+    def _track(
+        self,
+        cveh: np.ndarray,
+        lat: np.ndarray,
+        c_fresh: np.ndarray,
+        viol_c: np.ndarray,
+        fveh: np.ndarray,
+        lveh: np.ndarray,
+    ) -> None:
         for vid, rec in self.metrics.tracked.items():
             slots = np.flatnonzero(self.vid == vid)
             if slots.shape[0] == 0:
                 continue
-            sel = cveh == slots[0]
-            nf = int((fveh == slots[0]).sum())
+            n = slots[0]
+            sel = cveh == n
+            extra = int((fveh == n).sum()) + int((lveh == n).sum())
             rec[0] += float(sel.sum())
             rec[1] += float(lat[sel].sum())
-            rec[2] += float(viol[sel].sum()) + nf
-            rec[3] += float(sel.sum()) + nf
+            rec[2] += float(viol_c[sel].sum()) + extra
+            rec[3] += float(c_fresh[sel].sum()) + extra
 
     def _depart(self, exiting: np.ndarray) -> None:
-        done = exiting & (self.veh_count > 0)
-        self.metrics.add_departed(self.veh_lat_sum[done] / self.veh_count[done])
+        self.metrics.add_departed(self._vehicle_costs(exiting))
         self.active[exiting] = False
         self.vid[exiting] = -1
         self.v[exiting] = 0.0
@@ -461,5 +490,10 @@ class Simulator:
         self.weight[exiting] = 1.0
 
     def episode_metrics(self) -> dict[str, Any]:
-        mask = self.active & (self.veh_count > 0)
-        return self.metrics.summary(self.veh_lat_sum[mask] / self.veh_count[mask])
+        tasks = self.tasks
+        return self.metrics.summary(
+            self._vehicle_costs(self.active),
+            pending=tasks.shape[0],
+            pending_late=int((tasks[:, LATE] != 0.0).sum()),
+            pending_age_s=float((self.t - tasks[:, T_ARR]).mean()) if tasks.shape[0] else float("nan"),
+        )
