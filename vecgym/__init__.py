@@ -36,6 +36,10 @@ MAX_EPISODE_STEPS = MAX_CYCLES
 
 if "VEC-v0" not in registry:
     register(id="VEC-v0", entry_point="vecgym.env:VECEnv", max_episode_steps=MAX_EPISODE_STEPS)
+# The predictive twin lives in the ``twins`` package (which depends on vecgym, not the reverse):
+# the string entry point imports it only when the env is made.
+if "VEC-pDT-v0" not in registry:
+    register(id="VEC-pDT-v0", entry_point="twins.wrapper:make_pdt_env", max_episode_steps=MAX_EPISODE_STEPS)
 
 # PettingZoo has no "module:id" lookup like Gymnasium: ``import vecgym`` before ``pettingzoo.make``.
 # Its registry arrived in PettingZoo 1.27; older versions have only ``vecgym.parallel_env()``.

@@ -71,7 +71,7 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     (a failed task, or one still pending after cap deadlines, costs cap = 3), divided by the
     expected number of arrivals per slot; ``energy`` = the slot's energy (local + upload + edge, J)
     divided by the energy of computing the expected arrivals locally; ``fairness`` =
-    goal.fairness·(1 - Jain index of the active vehicles' mean latencies). Each term is reported in
+    goal.fairness·(1 - Jain index of the active vehicles' mean QoS costs). Each term is reported in
     ``info["reward_terms"]``.
 
     ## Starting State
