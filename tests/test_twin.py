@@ -175,3 +175,14 @@ def test_make_pdt_with_module_prefix_in_fresh_process() -> None:
     code = "import gymnasium as gym; e = gym.make('vecgym:VEC-pDT-v0', n_vehicles=5); e.reset(seed=0); print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def test_expected_rayleigh_rate_matches_scipy() -> None:
+    special = pytest.importorskip("scipy.special")
+    from twins.twin import rayleigh_mean_log2
+
+    snr = np.logspace(-2, 8, 200)  # below 0.01, e^(1/snr) overflows in the reference formula
+    exact = np.exp(1 / snr) * special.exp1(1 / snr) / np.log(2)
+    np.testing.assert_allclose(rayleigh_mean_log2(snr), exact, rtol=3e-6)
+    tiny = np.logspace(-9, -2, 20)  # there log2(1 + snr·X) ≈ snr·X / ln 2
+    np.testing.assert_allclose(rayleigh_mean_log2(tiny), tiny / np.log(2), rtol=2e-2)
