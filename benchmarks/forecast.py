@@ -10,7 +10,8 @@ of slot t with what the observation of slot t+h holds, for the vehicles present 
 * full-band uplink rate (Mbit/s): against the true W·log2(1+SNR) of slot t+h, fading included;
 * arrivals (bytes per vehicle and type): against the arrivals reported at t+h.
 
-Persistence ("tomorrow = today") uses the observation of slot t. The driving policy offloads
+Persistence ("tomorrow = today") uses the observation of slot t. The arrival forecasters are
+``ewma``, ``ar`` and, where torch is installed, the shipped ``lstm``. The driving policy offloads
 everything with equal edge shares (the forecasts do not depend on it). It also times the twin's
 update + forecast per slot on a 1000-vehicle road. Writes ``forecast.md`` and ``forecast.png``.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -97,7 +99,9 @@ def _rmse(err: dict[str, list[np.ndarray]], key: str, h: int) -> float:
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenarios", nargs="+", default=["dynamic", "scalability"])
-    parser.add_argument("--forecasters", nargs="+", default=["ewma", "ar"], help="arrival forecasters")
+    parser.add_argument(
+        "--forecasters", nargs="+", default=None, help="arrival forecasters (default: ewma ar, and lstm with torch)"
+    )
     parser.add_argument("--slots", type=int, default=1500)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--horizon", type=int, default=5)
@@ -105,10 +109,19 @@ def main(argv: list[str] | None = None) -> Path:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     H = args.horizon
+    skipped = []
+    if args.forecasters is None:
+        args.forecasters = ["ewma", "ar"]
+        try:
+            import torch  # noqa: F401
+
+            args.forecasters.append("lstm")
+        except ImportError:
+            skipped.append("lstm (torch is not installed: pip install torch==2.13.0 'vecgym[forecast]')")
     lines = [
         "# Forecast accuracy of the predictive twin",
         "",
-        f"Command: `python -m benchmarks.forecast {' '.join(argv if argv is not None else [])}`".rstrip(),
+        f"Command: `python -m benchmarks.forecast {' '.join(argv if argv is not None else sys.argv[1:])}`".rstrip(),
         f"{args.seeds} seeds × {args.slots} slots per scenario; MAE and RMSE over all vehicle-slots "
         "present at t and t+h.",
         "",
@@ -155,6 +168,8 @@ def main(argv: list[str] | None = None) -> Path:
                 "arrivals_p": [float(np.mean(np.abs(err["arrivals_persistence"][h]))) for h in range(H)],
             }
     t1000 = time_twin(1000.0, 200, 0)
+    if skipped:
+        lines += ["Skipped arrival forecasters: " + "; ".join(skipped), ""]
     lines += [
         "## Speed",
         "",

@@ -186,3 +186,43 @@ def test_expected_rayleigh_rate_matches_scipy() -> None:
     np.testing.assert_allclose(rayleigh_mean_log2(snr), exact, rtol=3e-6)
     tiny = np.logspace(-9, -2, 20)  # there log2(1 + snr·X) ≈ snr·X / ln 2
     np.testing.assert_allclose(rayleigh_mean_log2(tiny), tiny / np.log(2), rtol=2e-2)
+
+
+# --- the LSTM option (extra "forecast": torch) --------------------------------------------------
+def _torch_or_skip() -> None:
+    pytest.importorskip("torch", reason="torch is not installed: the LSTM forecaster is the 'forecast' extra")
+
+
+def test_lstm_loads_its_shipped_weights_offline_and_forecasts() -> None:
+    _torch_or_skip()
+    from twins.lstm import WEIGHTS
+
+    assert WEIGHTS.is_file()
+    env = make_pdt_env(n_vehicles=8, arrivals="lstm")
+    obs, _ = env.reset(seed=0)
+    for _ in range(20):
+        obs, *_ = env.step(env.action_space.sample())
+    fc = env.forecast
+    assert fc is not None and env.observation_space.contains(obs)
+    live = fc.mask[0]
+    assert live.any() and np.isfinite(fc.arrivals_bytes).all() and (fc.arrivals_bytes[:, live] >= 0).all()
+    assert fc.arrivals_bytes[:, live].sum() > 0
+
+
+def test_lstm_weights_missing_or_misshapen_raise_clearly(tmp_path) -> None:
+    _torch_or_skip()
+    from twins.lstm import WEIGHTS, load_model
+
+    with pytest.raises(FileNotFoundError, match=r"python -m twins\.train"):
+        load_model(tmp_path / "nope.npz")
+    with np.load(WEIGHTS) as data:
+        state = {k: data[k] for k in data.files}
+    state["head.weight"] = state["head.weight"][:, :3]
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **state)
+    with pytest.raises(ValueError, match=r"head\.weight"):
+        load_model(bad)
+    del state["head.weight"]
+    np.savez(bad, **state)
+    with pytest.raises(ValueError, match="lack"):
+        load_model(bad)
