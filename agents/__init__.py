@@ -14,12 +14,15 @@ import gymnasium as gym
 
 from .base import Agent, equal_shares
 from .heuristics import GreedyOffloading, LocalOnly, OffloadAll, RandomAgent
+from .lyapunov import DPPAgent, SPDPPAgent
 
 _REGISTRY: dict[str, tuple[Callable[..., Agent], str]] = {
     "go": (GreedyOffloading, "greedy offloading (paper's GO): offload when the uplink rate is good"),
     "local": (LocalOnly, "compute everything on the vehicle"),
     "offload": (OffloadAll, "offload everything, equal edge shares"),
     "random": (RandomAgent, "uniform random offload ratios and edge shares"),
+    "dpp": (DPPAgent, "reactive Lyapunov drift-plus-penalty on the current state, balanced goal"),
+    "sp-dpp": (SPDPPAgent, "proactive drift-plus-penalty on the twin's forecasts, follows commands"),
 }
 
 __all__ = ["Agent", "available", "equal_shares", "make_agent"]

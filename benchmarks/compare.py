@@ -31,7 +31,7 @@ import numpy as np
 import agents
 from vecgym import scenarios
 
-DEFAULT_AGENTS = ("go", "offload", "random", "local")
+DEFAULT_AGENTS = ("sp-dpp", "dpp", "go", "offload", "random", "local")
 DEFAULT_SCENARIOS = ("scalability", "dynamic", "goal_switch")
 #: The paper's agents that are not part of this release yet, and why they are skipped.
 PLANNED = {
@@ -336,7 +336,8 @@ def main(argv: list[str] | None = None) -> Path:
         if a not in run_agents:
             run.skipped[a] = PLANNED.get(a, f"unknown agent; available: {', '.join(agents.available())}")
     if args.agents is None:
-        run.skipped.update({a: why for a, why in PLANNED.items() if a not in run.skipped})
+        available = agents.available()
+        run.skipped.update({a: why for a, why in PLANNED.items() if a not in run.skipped and a not in available})
     with open(out_dir / "episodes.jsonl", "w") as f:
         for row in run.rows:
             f.write(json.dumps(row) + "\n")

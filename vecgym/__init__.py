@@ -14,11 +14,12 @@ from gymnasium.envs.registration import register, registry
 from .config import CLASSES, ScheduledCommand, VECConfig
 from .env import VECEnv
 from .errors import InvalidActionError
-from .goals import GoalSpec
+from .goals import CommandError, GoalSpec, parse_command
 from .parallel import MAX_CYCLES, VECParallelEnv, parallel_env
 
 __all__ = [
     "CLASSES",
+    "CommandError",
     "GoalSpec",
     "InvalidActionError",
     "ScheduledCommand",
@@ -27,6 +28,7 @@ __all__ = [
     "VECParallelEnv",
     "__version__",
     "parallel_env",
+    "parse_command",
 ]
 
 __version__ = "0.1.0"

@@ -3,8 +3,9 @@
 A ``GoalSpec`` is what an operator's command means for the objective: the energy / QoS trade-off
 β(t), per-vehicle and per-class QoS weights, a fairness weight, a deadline tolerance and an
 expiry. Every field is bounded so that no goal can hand one vehicle more than the physical system
-has; the interpreters of text into goals live in ``agents`` (and, offline, in a later
-``parse_command``).
+has. Text becomes a goal through an interpreter: offline and deterministic, ``parse_command``
+(implemented in ``vecgym.commands``), which raises ``CommandError`` for what it cannot honour; the
+LLM interpreters live in ``agents``.
 """
 
 from __future__ import annotations
@@ -158,3 +159,20 @@ def _check_weight(name: str, w: Any) -> None:
 
 BALANCED = GoalSpec()
 """The default goal: β_E = β_Q = 1, no priorities."""
+
+
+class CommandError(ValueError):
+    """An operator command that cannot be turned into a ``GoalSpec``: empty, not understood, outside
+    the network's control, contradictory or out of bounds. The message names what was not
+    understood and gives example commands that are."""
+
+
+def parse_command(text: str) -> GoalSpec:
+    """The ``GoalSpec`` an operator command means, offline and deterministically.
+
+    See ``vecgym.commands.parse_command`` for the grammar; raises ``CommandError`` (a
+    ``ValueError``) for text it cannot act on, never falling back to a silent default.
+    """
+    from .commands import parse_command as _parse  # commands imports this module
+
+    return _parse(text)

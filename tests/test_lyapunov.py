@@ -1,0 +1,69 @@
+"""The drift-plus-penalty solver: closed-form shares against a general-purpose optimiser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import agents
+from agents.lyapunov import edge_share_given_lambda, slot_objective, solve_edge_shares
+from vecgym import scenarios
+
+
+def _instance(rng: np.random.Generator, n: int, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    c1 = rng.uniform(0, 1, n) * scale
+    c3 = rng.uniform(0.01, 2, n) * rng.choice([0.0, 1.0], n, p=[0.2, 0.8])
+    c_inv = rng.uniform(0, 0.05, n) * rng.choice([0.0, 1.0], n, p=[0.2, 0.8])
+    return c1, c3, c_inv
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("scale", [0.1, 5.0])  # budget slack / budget binding
+def test_edge_shares_match_scipy_on_small_instances(seed: int, scale: float) -> None:
+    optimize = pytest.importorskip("scipy.optimize")
+    rng = np.random.default_rng(seed)
+    n = 5
+    c1, c3, c_inv = _instance(rng, n, scale)
+    a = solve_edge_shares(c1, c3, c_inv)
+    assert (a >= 0).all() and (a <= 1).all() and a.sum() <= 1 + 1e-9
+    lo = np.where(c_inv > 0, 1e-9, 0.0)
+    best = np.inf
+    for start in (np.full(n, 1.0 / n), np.full(n, 0.05), np.clip(a, 0.01, 0.9)):
+        res = optimize.minimize(
+            lambda x: slot_objective(x, c1, c3, c_inv),
+            start,
+            bounds=list(zip(lo, np.ones(n), strict=True)),
+            constraints=[{"type": "ineq", "fun": lambda x: 1.0 - x.sum()}],
+            method="SLSQP",
+            options={"ftol": 1e-14, "maxiter": 500},
+        )
+        best = min(best, res.fun)
+    ours = slot_objective(a, c1, c3, c_inv)
+    assert ours <= best + 1e-6 * max(1.0, abs(best)), (ours, best)
+
+
+def test_shares_fall_as_the_energy_weight_rises() -> None:
+    c1, c_inv = np.full(4, 0.2), np.full(4, 0.01)
+    low = edge_share_given_lambda(0.0, c1, np.full(4, 0.1), c_inv)
+    high = edge_share_given_lambda(0.0, c1, np.full(4, 10.0), c_inv)
+    assert (high < low).all()
+
+
+def test_empty_queues_get_no_share() -> None:
+    a = solve_edge_shares(np.array([0.0, 0.5]), np.array([0.0, 1.0]), np.array([0.0, 0.01]))
+    assert a[0] == 0.0 and a[1] > 0.0
+
+
+def test_dpp_beats_the_heuristics_on_the_goal_cost_at_n20() -> None:
+    costs = {}
+    for name in ("go", "offload", "dpp"):
+        env = scenarios.make("scalability", n_vehicles=20.0, max_episode_steps=150)
+        agent = agents.make_agent(name, env)
+        agent.reset(0)
+        obs, info = env.reset(seed=0)
+        done = False
+        while not done:
+            obs, _, term, trunc, info = env.step(agent.act(obs, info))
+            done = term or trunc
+        costs[name] = -env.unwrapped.episode_metrics()["reward"]
+    assert costs["dpp"] < min(costs["go"], costs["offload"]), costs
