@@ -38,6 +38,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from vecgym.config import CLASSES
 from vecgym.goals import BALANCED, GoalSpec
 
 _BISECT_ITERS = 200
@@ -103,6 +104,19 @@ def solve_edge_shares(c1: np.ndarray, c3: np.ndarray, c_inv: np.ndarray, budget:
         return _share(hi, c1, c3, c_inv)
 
 
+def goal_weights(obs: dict[str, np.ndarray], goal: GoalSpec) -> np.ndarray:
+    """QoS weight of every slot under ``goal`` (class weight × vehicle weight), shape (M,).
+
+    Computed from the agent's own goal, the observed ids and classes: the env's ground-truth
+    ``qos_weight`` observation is not used, so an agent that ignores commands stays balanced.
+    """
+    cls = np.asarray([goal.class_weights.get(c, 1.0) for c in CLASSES])
+    w = cls[np.argmax(obs["vehicle_class"], axis=1)]
+    for vid, vw in goal.vehicle_weights.items():
+        w = np.where(obs["vehicle_id"] == vid, w * vw, w)
+    return np.where(obs["active"] > 0, w, 1.0)
+
+
 def slot_objective(a: np.ndarray, c1: np.ndarray, c3: np.ndarray, c_inv: np.ndarray) -> float:
     """Σ_q c3·a³ + c_inv/a - c1·a (inf where a queue with work gets no share)."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -154,7 +168,7 @@ class DPPAgent:
         M, K = active.shape[0], self.K
         tau, F, f_v = cfg.slot_s, cfg.edge_cpu_hz, cfg.vehicle_cpu_hz
         d_eff = self.deadline[None, :] * goal.deadline_scale
-        weight = np.maximum(obs["qos_weight"].astype(np.float64), 1e-9)[:, None] * np.ones((1, K))
+        weight = goal_weights(obs, goal)[:, None] * np.ones((1, K))
         b_q, b_e = goal.beta_qos, goal.beta_energy
         backlog = obs["edge_backlog_gcycles"].astype(np.float64) * 1e9
         local = obs["local_backlog_gcycles"].astype(np.float64) * 1e9

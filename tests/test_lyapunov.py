@@ -67,3 +67,37 @@ def test_dpp_beats_the_heuristics_on_the_goal_cost_at_n20() -> None:
             done = term or trunc
         costs[name] = -env.unwrapped.episode_metrics()["reward"]
     assert costs["dpp"] < min(costs["go"], costs["offload"]), costs
+
+
+def _run(name: str, scenario: str, slots: int, seed: int = 0) -> dict:
+    env = scenarios.make(scenario, max_episode_steps=slots)
+    agent = agents.make_agent(name, env)
+    agent.reset(seed)
+    obs, info = env.reset(seed=seed)
+    done = False
+    while not done:
+        obs, _, term, trunc, info = env.step(agent.act(obs, info))
+        done = term or trunc
+    return env.unwrapped.episode_metrics()
+
+
+def test_sp_dpp_follows_the_priority_command_and_dpp_ignores_it() -> None:
+    sp, plain = _run("sp-dpp", "priority", 120), _run("dpp", "priority", 120)
+    v7_sp, v7_plain = sp["per_vehicle"][7], plain["per_vehicle"][7]
+    assert v7_sp["tasks"] > 100
+    assert v7_sp["latency_ms"] <= 0.5 * sp["latency_ms_mean"], (v7_sp, sp["latency_ms_mean"])
+    assert v7_plain["latency_ms"] > 0.7 * plain["latency_ms_mean"]  # balanced: no favour
+
+
+def test_sp_dpp_saves_energy_after_the_paper_command() -> None:
+    env = scenarios.make("goal_switch")
+    agent = agents.make_agent("sp-dpp", env)
+    agent.reset(0)
+    obs, info = env.reset(seed=0)
+    energy = []
+    done = False
+    while not done:
+        obs, _, term, trunc, info = env.step(agent.act(obs, info))
+        energy.append(info["metrics"]["energy_j"])
+        done = term or trunc
+    assert np.mean(energy[60:]) < 0.8 * np.mean(energy[10:50])
