@@ -14,7 +14,7 @@ import gymnasium as gym
 
 from .base import Agent, equal_shares
 from .heuristics import GreedyOffloading, LocalOnly, OffloadAll, RandomAgent
-from .lyapunov import DPPAgent, SPDPPAgent
+from .lyapunov import DPPAgent, OracleAgent, SPDPPAgent
 
 _REGISTRY: dict[str, tuple[Callable[..., Agent], str]] = {
     "go": (GreedyOffloading, "greedy offloading (paper's GO): offload when the uplink rate is good"),
@@ -23,6 +23,7 @@ _REGISTRY: dict[str, tuple[Callable[..., Agent], str]] = {
     "random": (RandomAgent, "uniform random offload ratios and edge shares"),
     "dpp": (DPPAgent, "reactive Lyapunov drift-plus-penalty on the current state, balanced goal"),
     "sp-dpp": (SPDPPAgent, "proactive drift-plus-penalty on the twin's forecasts, follows commands"),
+    "oracle": (OracleAgent, "sp-dpp with the true future (clones the simulator): a bound, not a policy"),
 }
 
 __all__ = ["Agent", "available", "equal_shares", "make_agent"]

@@ -264,3 +264,44 @@ class SPDPPAgent(DPPAgent):
 
     def stats(self) -> dict[str, Any]:
         return {"goal": self.goal.label, "commands_rejected": self.commands_rejected}
+
+
+class OracleAgent(SPDPPAgent):
+    """``sp-dpp`` with perfect foresight: a bound, not a policy.
+
+    Unlike every other agent it reads simulator internals: each slot it clones the simulator
+    (``copy.deepcopy`` of ``env.unwrapped.sim``, random generator included) and runs the clone H
+    slots ahead, drawing the observation noise as the env does, so the clone sees exactly the
+    arrivals, channel gains (fading included) and departures the real road will have. The solver
+    then gets the true future in place of the twin's forecasts.
+    """
+
+    name = "oracle"
+
+    def __init__(self, env: gym.Env, v: float = 1.0, passes: int = 2, horizon: int = 5):
+        super().__init__(env, v, passes, horizon)
+        self.env = env
+        self.horizon = horizon
+
+    def _inputs(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        import copy
+
+        from vecgym.observation import observe
+
+        core: Any = self.env.unwrapped
+        sim = copy.deepcopy(core.sim)
+        active = obs["active"].astype(bool)
+        vid = sim.vid.copy()
+        M, K = sim.n_max, sim.K
+        zero = np.zeros((M, K))
+        goal_vec = np.zeros(12, np.float32)
+        work = np.zeros((M, K))
+        snr = np.zeros(M)
+        stay = active.copy()
+        for _ in range(self.horizon):
+            snr += sim.snr()  # the true SNR of the coming slot, fading included
+            sim.step(zero, zero)
+            observe(sim, goal_vec)  # keeps the clone's random stream aligned with the env's
+            work += sim.last_arrivals_bytes * self.cpb
+            stay &= sim.vid == vid
+        return work / self.horizon * active[:, None], snr / self.horizon * active, stay

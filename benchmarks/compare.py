@@ -31,7 +31,7 @@ import numpy as np
 import agents
 from vecgym import scenarios
 
-DEFAULT_AGENTS = ("sp-dpp", "dpp", "go", "offload", "random", "local")
+DEFAULT_AGENTS = ("oracle", "sp-dpp", "dpp", "go", "offload", "random", "local")
 DEFAULT_SCENARIOS = ("scalability", "dynamic", "goal_switch")
 #: The paper's agents that are not part of this release yet, and why they are skipped.
 PLANNED = {

@@ -101,3 +101,19 @@ def test_sp_dpp_saves_energy_after_the_paper_command() -> None:
         energy.append(info["metrics"]["energy_j"])
         done = term or trunc
     assert np.mean(energy[60:]) < 0.8 * np.mean(energy[10:50])
+
+
+def test_oracle_sees_the_true_next_slot() -> None:
+    env = scenarios.make("scalability", n_vehicles=15.0)
+    oracle = agents.make_agent("oracle", env, horizon=1)
+    oracle.reset(0)
+    obs, info = env.reset(seed=3)
+    for _ in range(5):
+        obs, _, _, _, info = env.step(oracle.act(obs, info))
+    work, snr, _ = oracle._inputs(obs, info)
+    true_snr = env.unwrapped.sim.snr()
+    obs2, *_ = env.step(env.action_space.sample())
+    cpb = np.asarray(env.unwrapped.cfg.per_type("cycles_per_byte"))
+    active = obs["active"].astype(bool)
+    np.testing.assert_allclose(work[active], (obs2["arrivals_bytes"] * cpb)[active], rtol=1e-6)
+    np.testing.assert_allclose(snr[active], true_snr[active])
