@@ -17,6 +17,8 @@ and every vehicle n:
   a > 0; with a multiplier λ for Σ a ≤ 1 the stationarity condition
   3·c3·a⁴ + (λ - c1)·a² - c_inv = 0 is a quadratic in a², so each a_q(λ) is closed form, and λ
   is found by a bracketed root search (``solve_edge_shares``), to 1e-12 on Σ a.
+* **Fairness.** With ``goal.fairness`` > 0 a vehicle's QoS weight grows with how far its queued
+  work exceeds the road's mean, so that no vehicle is left behind.
 * **Offloading.** Given the shares, the marginal cost of a cycle at the edge (upload time and
   energy at the vehicle's share of the band, edge waiting and energy) is compared with the
   marginal cost of a cycle on the vehicle's own CPU, which grows with the work already queued
@@ -168,7 +170,15 @@ class DPPAgent:
         M, K = active.shape[0], self.K
         tau, F, f_v = cfg.slot_s, cfg.edge_cpu_hz, cfg.vehicle_cpu_hz
         d_eff = self.deadline[None, :] * goal.deadline_scale
-        weight = goal_weights(obs, goal)[:, None] * np.ones((1, K))
+        weight = goal_weights(obs, goal)
+        if goal.fairness > 0.0:
+            # Fairness: vehicles whose queued work (in seconds of their own service) is above the
+            # road's mean get their QoS weight raised in proportion, so none is left behind.
+            queued_s = obs["local_backlog_gcycles"] * 1e9 / f_v + obs["edge_backlog_gcycles"].sum(1) * 1e9 / F
+            mean_s = float(queued_s[active].mean()) if active.any() else 0.0
+            excess = np.maximum(queued_s / max(mean_s, 1e-9) - 1.0, 0.0)
+            weight = weight * (1.0 + goal.fairness * excess)
+        weight = weight[:, None] * np.ones((1, K))
         b_q, b_e = goal.beta_qos, goal.beta_energy
         backlog = obs["edge_backlog_gcycles"].astype(np.float64) * 1e9
         local = obs["local_backlog_gcycles"].astype(np.float64) * 1e9

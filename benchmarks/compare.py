@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (0, 1, ...); default 10, quick 3")
     parser.add_argument("--slots", type=int, default=None, help="slots per episode (default: the scenario's)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default results/<time>)")
-    parser.add_argument("--quick", action="store_true", help="3 seeds, 100-slot episodes: a few seconds")
+    parser.add_argument("--quick", action="store_true", help="3 seeds, 100-slot episodes: about 15 s")
     args = parser.parse_args(argv)
     for name in args.scenarios:
         scenarios.get(name)  # unknown names fail before any work
