@@ -245,6 +245,25 @@ def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: l
                 f"| {fmt([r['jain_fairness'] for r in sel], 3)} |"
             )
         out.append("")
+    variants = sorted(
+        {(r["scenario"], r["variant"]) for r in rows}, key=lambda sv: (scenario_names.index(sv[0]), sv[1])
+    )
+    out += [
+        "## Goal cost (−episode reward, lower is better)",
+        "",
+        "The objective every agent is judged by: the reward's QoS, energy and fairness terms under the",
+        "scenario's ground-truth goals, summed over the episode.",
+        "",
+        "| Scenario | " + " | ".join(agent_names) + " |",
+        "|---|" + "---:|" * len(agent_names),
+    ]
+    for scenario, variant in variants:
+        label = scenario if variant == "default" else f"{scenario} {variant}"
+        cells = [
+            fmt([-r["reward"] for r in _select(rows, scenario=scenario, variant=variant, agent=a)]) for a in agent_names
+        ]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out.append("")
     out += [
         "## Decision time per slot (one core)",
         "",
