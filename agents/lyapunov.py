@@ -40,8 +40,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from twins import PredictiveTwin
 from vecgym.config import CLASSES
-from vecgym.goals import BALANCED, GoalSpec
+from vecgym.goals import BALANCED, GoalSpec, parse_command
 
 _BISECT_ITERS = 200
 
@@ -140,8 +141,6 @@ class DPPAgent:
         self.K = cfg.n_task_types
         self.cpb = np.asarray(cfg.per_type("cycles_per_byte"), dtype=np.float64)
         self.deadline = np.asarray(cfg.per_type("deadline_s"), dtype=np.float64)
-        self.mean_bytes = np.mean(np.asarray(cfg.per_type("task_size_bytes"), dtype=np.float64), axis=1)
-        self.rate_hz = np.asarray(cfg.per_type("task_rate_hz"), dtype=np.float64)
         self.kappa_e = cfg.kappa_edge_value
         self.goal: GoalSpec = BALANCED
 
@@ -220,12 +219,6 @@ class DPPAgent:
         return w, a
 
 
-def _as_goal(text: str) -> GoalSpec:
-    from vecgym.goals import parse_command
-
-    return parse_command(text)
-
-
 class SPDPPAgent(DPPAgent):
     """Proactive and goal-aware: the twin's forecasts feed the solver; commands set the goal."""
 
@@ -233,8 +226,6 @@ class SPDPPAgent(DPPAgent):
 
     def __init__(self, env: gym.Env, v: float = 1.0, passes: int = 2, horizon: int = 5):
         super().__init__(env, v, passes)
-        from twins import PredictiveTwin
-
         self.twin = PredictiveTwin(self.cfg, horizon=horizon)
         self.command_id = 0
         self.expires_s = math.inf
@@ -253,7 +244,7 @@ class SPDPPAgent(DPPAgent):
         if info.get("command_id", 0) != self.command_id:
             self.command_id = info["command_id"]
             try:
-                self.goal = _as_goal(info["command"])
+                self.goal = parse_command(info["command"])
                 self.expires_s = now + self.goal.duration_s if self.goal.duration_s else math.inf
             except ValueError:
                 self.commands_rejected += 1  # counted, visible in stats(); the goal stays
