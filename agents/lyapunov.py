@@ -295,7 +295,7 @@ class OracleAgent(SPDPPAgent):
         vid = sim.vid.copy()
         M, K = sim.n_max, sim.K
         zero = np.zeros((M, K))
-        goal_vec = np.zeros(12, np.float32)
+        goal_vec = BALANCED.vector()  # the clone needs only the noise draws of observe()
         work = np.zeros((M, K))
         snr = np.zeros(M)
         stay = active.copy()

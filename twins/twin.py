@@ -95,7 +95,6 @@ class PredictiveTwin:
         self.accel_std_mps2 = accel_std_mps2
         self.arrivals_name = arrivals
         make_arrival_forecaster(arrivals, self.n, self.K, config.road_length_m)  # fail early on a bad name
-        self._p_db = 10.0 * math.log10(config.tx_power_w / config.noise_w)
         self._fade_mean_db = _FADE_MEAN_DB if config.fading else 0.0
         self._meas_var = (_FADE_VAR_DB2 if config.fading else 0.0) + max(config.rate_noise_db, 1e-3) ** 2
         self.reset()
@@ -161,7 +160,7 @@ class PredictiveTwin:
         self.s_var = rho * rho * self.s_var + var_s * (1.0 - rho * rho)
         # Update with the residual of the observed SNR after path loss and the mean fading.
         dist = channel.distance_m(self.kf.x[:, 0], self.y_m, cfg)
-        z = snr_db - (self._p_db - channel.path_loss_db(dist)) - self._fade_mean_db
+        z = snr_db - channel.mean_snr_db(dist, 0.0, cfg) - self._fade_mean_db
         gain = self.s_var / (self.s_var + self._meas_var)
         self.s_db = np.where(mask, self.s_db + gain * (np.nan_to_num(z) - self.s_db), self.s_db)
         self.s_var = np.where(mask, (1.0 - gain) * self.s_var, self.s_var)

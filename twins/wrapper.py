@@ -34,7 +34,7 @@ import numpy as np
 from gymnasium import spaces
 
 from vecgym.env import VECEnv
-from vecgym.observation import MAX_RATE_MBPS, MAX_SPEED_MPS, POS_MARGIN_M, SNR_DB_RANGE
+from vecgym.observation import MAX_RATE_MBPS, MAX_SPEED_MPS, POS_MARGIN_M, SNR_DB_RANGE, y_max_m
 
 from .embedding import DEFAULT_DIM, embed_text
 from .twin import Forecast, PredictiveTwin
@@ -66,7 +66,7 @@ class PredictiveObservation(gym.Wrapper[dict[str, np.ndarray], np.ndarray, dict[
         cfg = core.cfg
         H, M, K = horizon, cfg.slots, cfg.n_task_types
         f32 = np.float32
-        y_max = cfg.lane_offset_m + cfg.lane_width_m * cfg.n_lanes + POS_MARGIN_M
+        y_max = y_max_m(cfg)
         self._bounds: dict[str, tuple[Any, Any]] = {
             "position_m": (
                 np.broadcast_to(np.array([-POS_MARGIN_M, -POS_MARGIN_M], f32), (H, M, 2)),

@@ -21,7 +21,8 @@ MAX_RATE_MBPS = 1e6
 MAX_BACKLOG = 1e9
 
 
-def _y_max(cfg: VECConfig) -> float:
+def y_max_m(cfg: VECConfig) -> float:
+    """Upper bound of the observed lateral position y (m): the outer lane plus a margin."""
     return cfg.lane_offset_m + cfg.lane_width_m * cfg.n_lanes + POS_MARGIN_M
 
 
@@ -29,7 +30,7 @@ def observation_space(cfg: VECConfig) -> spaces.Dict:
     """The Dict space; every key is documented in ``VECEnv``'s docstring."""
     M, K = cfg.slots, cfg.n_task_types
     f32 = np.float32
-    y_max = _y_max(cfg)
+    y_max = y_max_m(cfg)
     pos_low = np.tile(np.array([-POS_MARGIN_M, -POS_MARGIN_M], dtype=f32), (M, 1))
     pos_high = np.tile(np.array([cfg.road_length_m + POS_MARGIN_M, y_max], dtype=f32), (M, 1))
     return spaces.Dict(
@@ -62,7 +63,7 @@ def observe(sim: Simulator, goal_vector: np.ndarray) -> dict[str, np.ndarray]:
     pos = np.empty((M, 2), dtype=f32)
     pos[:, 0] = sim.x + cfg.gps_noise_m * noise[0]
     pos[:, 1] = sim.y + cfg.gps_noise_m * noise[1]
-    y_max = _y_max(cfg)
+    y_max = y_max_m(cfg)
     np.clip(pos, (-POS_MARGIN_M, -POS_MARGIN_M), (cfg.road_length_m + POS_MARGIN_M, y_max), out=pos)
     pos *= act[:, None]
     speed = np.clip(sim.v + cfg.speed_noise_mps * noise[2], 0.0, MAX_SPEED_MPS) * act
