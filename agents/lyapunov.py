@@ -21,15 +21,22 @@ and every vehicle n:
   work exceeds the road's mean, so that no vehicle is left behind.
 * **Offloading.** Given the shares, the marginal cost of a cycle at the edge (upload time and
   energy at the vehicle's share of the band, edge waiting and energy) is compared with the
-  marginal cost of a cycle on the vehicle's own CPU, which grows with the work already queued
-  there (waiting time is quadratic in the local work). The local work that equalises them has a
-  closed form; every type of the vehicle keeps the same local fraction. Two passes alternate
-  shares and offloading.
+  cost of a cycle on the vehicle's own CPU, whose waiting grows with the work already queued
+  there (waiting time is quadratic in the local work). Every type of a vehicle keeps the same local
+  fraction, and the fraction minimising this convex quadratic is closed form
+  (``best_local_fraction``, checked against scipy in the tests). Two passes alternate shares and
+  offloading (block-coordinate steps: each is exact given the other, the pair is not certified
+  jointly optimal).
+* **Horizon.** The solver takes H slots of inputs (new work and uplink SNR per slot) and holds one
+  decision over them (a receding horizon with a single blocked move): the objective is the mean
+  over h of slot h's cost, each evaluated on the current backlogs plus slot h's arrivals (the
+  queue coupling between horizon slots is not modelled). Means of E and E² keep the per-queue
+  closed form. The first decision is applied and the problem is solved again next slot.
 
-``dpp`` uses the current observation and the balanced goal. ``sp-dpp`` feeds the same solver
-the twin's forecasts (arrivals and rates averaged over the horizon, vehicles predicted to leave
-the road keep their work local) and follows the operator's commands through
-``vecgym.goals.parse_command``, honouring their expiry.
+``dpp`` uses the current observation (H = 1) and the balanced goal. ``sp-dpp`` feeds the solver
+the twin's H-slot forecasts (arrivals and median rates per slot; vehicles predicted to leave the
+road keep their work local) and follows the operator's commands through
+``vecgym.goals.parse_command``, honouring their expiry. ``oracle`` feeds it the true next H slots.
 """
 
 from __future__ import annotations
@@ -149,11 +156,12 @@ class DPPAgent:
 
     # ------------------------------------------------------------------------------------------
     def _inputs(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Expected new work (cycles, (M, K)), uplink SNR (linear, (M,)) and presence (M,)."""
+        """Per horizon slot h: expected new work (cycles, (H, M, K)) and uplink SNR (linear, (H, M));
+        and whether each slot's vehicle stays on the road over the horizon ((M,)). Here H = 1."""
         active = obs["active"].astype(bool)
         work = obs["arrivals_bytes"].astype(np.float64) * self.cpb
         snr = 10.0 ** (obs["snr_db"].astype(np.float64) / 10.0)
-        return work * active[:, None], snr * active, active
+        return (work * active[:, None])[None], (snr * active)[None], active
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
         work, snr, stay = self._inputs(obs, info)
@@ -163,7 +171,12 @@ class DPPAgent:
     def decide(
         self, obs: dict[str, np.ndarray], work: np.ndarray, snr: np.ndarray, stay: np.ndarray, goal: GoalSpec
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Offload ratios and edge shares, both (M, K), for expected new work ``work`` (cycles)."""
+        """Offload ratios and edge shares, both (M, K), minimising the horizon-mean slot cost.
+
+        ``work`` (H, M, K) is the new work (cycles) expected in each of the H coming slots and
+        ``snr`` (H, M) the uplink SNR; the decision is held over the horizon (one blocked move)
+        and the cost of slot h is evaluated on the current backlogs plus slot h's arrivals.
+        """
         cfg = self.cfg
         active = obs["active"].astype(bool)
         M, K = active.shape[0], self.K
@@ -183,40 +196,65 @@ class DPPAgent:
         local = obs["local_backlog_gcycles"].astype(np.float64) * 1e9
         n_up = max(int(active.sum()), 1)
         band = cfg.bandwidth_hz / n_up
-        r_up = np.maximum(band * np.log2(1.0 + snr), 1.0)  # bit/s at an equal share of the band
-        # Energy and time per offloaded cycle spent on the uplink (8 bits per byte, c cycles per byte).
-        up_s_per_cycle = 8.0 / (self.cpb[None, :] * r_up[:, None])
+        r_up = np.maximum(band * np.log2(1.0 + snr), 1.0)  # (H, M) bit/s at an equal share of the band
+        # Time per offloaded cycle spent on the uplink (8 bits per byte, c cycles per byte), (H, M, K).
+        up_s_per_cycle = 8.0 / (self.cpb[None, None, :] * r_up[:, :, None])
         e_local = cfg.kappa_vehicle * f_v**2  # J per local cycle: the unit of energy below
 
         uplink_bits = obs["uplink_backlog_kbit"].astype(np.float64) * 1e3
         mean_w_over_d = np.mean(weight / d_eff, axis=1)  # (M,) QoS weight per deadline second
+        gamma = b_q * mean_w_over_d / f_v  # (M,) cost of a cycle-second of local waiting
+        total = work.sum(2)  # (H, M) new work per slot
         w = np.where(active & stay, 1.0, 0.0)[:, None] * np.ones((1, K))
         a = np.zeros((M, K))
         for _ in range(self.passes):
-            # Edge shares for the work the queues will hold with the current offloading.
-            E = (backlog + w * work) * active[:, None]
-            e_tot = max(float(E.sum()), 1.0)
-            c_inv = b_q * weight * E * E / (2.0 * F * d_eff) / e_tot
-            c1 = b_q * weight * E * tau / d_eff / e_tot
-            c3 = np.where(E > 0.0, self.v * b_e * self.kappa_e * F**3 * tau / (e_local * e_tot), 0.0)
+            # Edge shares for the work the queues will hold with the current offloading; the
+            # horizon mean of each queue's cost keeps the per-queue closed form (sums of E and E²).
+            E = (backlog + w * work) * active[:, None]  # (H, M, K)
+            e_tot = max(float(E.sum(axis=(1, 2)).mean()), 1.0)
+            c_inv = (b_q * weight * E * E / (2.0 * F * d_eff)).mean(0) / e_tot
+            c1 = (b_q * weight * E * tau / d_eff).mean(0) / e_tot
+            c3 = np.where(E.max(0) > 0.0, self.v * b_e * self.kappa_e * F**3 * tau / (e_local * e_tot), 0.0)
             a = solve_edge_shares(c1.ravel(), c3.ravel(), c_inv.ravel()).reshape(M, K) * active[:, None]
-            # Offloading: marginal cost of one more cycle at the edge vs on the vehicle (per cycle,
-            # latency in deadlines, energy in units of a local cycle's energy).
+            # Offloading: marginal cost of one more cycle at the edge in each horizon slot
+            # (latency in deadlines, energy in units of a local cycle's energy), given the shares.
             speed = np.maximum(a * F, 1e-6 * F)
-            up_delay = (uplink_bits + 8.0 * (w * work / self.cpb[None, :]).sum(1)) / r_up  # (M,) s
+            up_delay = (uplink_bits + 8.0 * (w * work / self.cpb).sum(2)) / r_up  # (H, M) s
             m_edge = (
-                b_q * weight * (up_delay[:, None] + E / speed) / d_eff
+                b_q * weight * (up_delay[:, :, None] + E / speed) / d_eff
                 + self.v * b_e * (self.kappa_e * speed**2 + cfg.tx_power_w * up_s_per_cycle) / e_local
             )
-            total = work.sum(1)
-            m_edge_veh = np.where(total > 0, (m_edge * work).sum(1) / np.maximum(total, 1e-30), m_edge.mean(1))
-            # A local cycle waits for the backlog and the local work X put before it: the X that
-            # equalises the two marginal costs (capped to [0, new work]).
-            gamma = b_q * mean_w_over_d / f_v
-            x_star = np.clip((m_edge_veh - self.v * b_e) / np.maximum(gamma, 1e-30) - local, 0.0, total)
-            frac_local = np.where(total > 0, x_star / np.maximum(total, 1e-30), 0.0)
+            m_edge_work = (m_edge * work).sum(2)  # (H, M): edge cost of slot h's work, per unit fraction
+            frac_local = best_local_fraction(m_edge_work, total, local, gamma, self.v * b_e)
             w = np.where(active & stay, 1.0 - frac_local, 0.0)[:, None] * np.ones((1, K))
         return w, a
+
+
+def offload_cost(
+    frac: np.ndarray, m_edge_work: np.ndarray, total: np.ndarray, local: np.ndarray, gamma: np.ndarray, e_cycle: float
+) -> np.ndarray:
+    """Horizon-mean cost, per vehicle, of keeping the fraction ``frac`` (M,) of new work local.
+
+    Slot h's work U_h splits into X = frac·U_h local cycles, queued behind ``local`` cycles and
+    costing γ·(L·X + X²/2) of waiting plus ``e_cycle``·X of energy, and (1 - frac)·U_h cycles at
+    the edge at the linearised cost ``m_edge_work`` (= Σ_k m_edge·U_h,k) per unit fraction.
+    """
+    x = frac[None, :] * total
+    cost = gamma * (local * x + 0.5 * x * x) + e_cycle * x + (1.0 - frac)[None, :] * m_edge_work
+    return cost.mean(0)
+
+
+def best_local_fraction(
+    m_edge_work: np.ndarray, total: np.ndarray, local: np.ndarray, gamma: np.ndarray, e_cycle: float
+) -> np.ndarray:
+    """argmin over frac in [0, 1] of ``offload_cost`` (M,): a convex quadratic, so closed form."""
+    u1 = total.mean(0)
+    u2 = (total * total).mean(0)
+    slope = (gamma * local + e_cycle) * u1 - m_edge_work.mean(0)  # d cost / d frac at frac = 0
+    curv = gamma * u2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(curv > 0.0, -slope / curv, np.where(slope < 0.0, 1.0, 0.0))
+    return np.where(u1 > 0.0, np.clip(frac, 0.0, 1.0), 0.0)
 
 
 class SPDPPAgent(DPPAgent):
@@ -255,10 +293,10 @@ class SPDPPAgent(DPPAgent):
     def _inputs(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         fc = self.twin.forecast()
         active = obs["active"].astype(bool)
-        # Expected arrivals over the horizon (bytes per slot), as cycles.
-        work = fc.arrivals_bytes.mean(axis=0) * self.cpb * active[:, None]
-        # Mean SNR over the horizon; with fading, its median (ln 2) sets the typical rate.
-        snr = 10.0 ** (fc.snr_db.mean(axis=0) / 10.0) * (math.log(2.0) if self.cfg.fading else 1.0)
+        # Expected arrivals in each horizon slot (bytes per slot), as cycles, (H, M, K).
+        work = fc.arrivals_bytes * self.cpb * active[:, None]
+        # Predicted mean SNR per horizon slot; with fading its median (x ln 2) sets the typical rate.
+        snr = 10.0 ** (fc.snr_db / 10.0) * (math.log(2.0) if self.cfg.fading else 1.0)
         # A vehicle predicted to leave the road within the horizon keeps its new work local.
         stay = active & fc.mask[-1]
         return work, snr * active, stay
@@ -296,13 +334,13 @@ class OracleAgent(SPDPPAgent):
         M, K = sim.n_max, sim.K
         zero = np.zeros((M, K))
         goal_vec = BALANCED.vector()  # the clone needs only the noise draws of observe()
-        work = np.zeros((M, K))
-        snr = np.zeros(M)
+        work = np.zeros((self.horizon, M, K))
+        snr = np.zeros((self.horizon, M))
         stay = active.copy()
-        for _ in range(self.horizon):
-            snr += sim.snr()  # the true SNR of the coming slot, fading included
+        for h in range(self.horizon):
+            snr[h] = sim.snr()  # the true SNR of the coming slot, fading included
             sim.step(zero, zero)
             observe(sim, goal_vec)  # keeps the clone's random stream aligned with the env's
-            work += sim.last_arrivals_bytes * self.cpb
+            work[h] = sim.last_arrivals_bytes * self.cpb
             stay &= sim.vid == vid
-        return work / self.horizon * active[:, None], snr / self.horizon * active, stay
+        return work * active[:, None], snr * active, stay
