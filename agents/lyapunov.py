@@ -282,13 +282,17 @@ class SPDPPAgent(DPPAgent):
         if info.get("command_id", 0) != self.command_id:
             self.command_id = info["command_id"]
             try:
-                self.goal = parse_command(info["command"])
+                self.goal = self.interpret(info["command"])
                 self.expires_s = now + self.goal.duration_s if self.goal.duration_s else math.inf
             except ValueError:
                 self.commands_rejected += 1  # counted, visible in stats(); the goal stays
         if now >= self.expires_s:
             self.goal, self.expires_s = BALANCED, math.inf
         return super().act(obs, info)
+
+    def interpret(self, text: str) -> GoalSpec:
+        """The goal an operator command means (offline ``parse_command``); ``ValueError`` if none."""
+        return parse_command(text)
 
     def _inputs(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         fc = self.twin.forecast()
