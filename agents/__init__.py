@@ -1,8 +1,8 @@
 """Decision engines that step vecgym envs through one protocol (``agents.base.Agent``).
 
 ``agents.make_agent(name, env, **kw)`` builds one; ``agents.available()`` lists the names with a
-one-line description. The Lyapunov solvers, LLM orchestrators and the MARL baseline join this
-registry in later releases.
+one-line description. The LLM agents need the ``llm`` extra and an endpoint
+(``agents.llm``); the MARL baseline joins the registry in a later release.
 """
 
 from __future__ import annotations
@@ -16,6 +16,19 @@ from .base import Agent, equal_shares
 from .heuristics import GreedyOffloading, LocalOnly, OffloadAll, RandomAgent
 from .lyapunov import DPPAgent, OracleAgent, SPDPPAgent
 
+
+def _llm(cls: str) -> Callable[..., Agent]:
+    """Import ``agents.llm`` only when an LLM agent is built (it needs the ``llm`` extra)."""
+
+    def build(env: gym.Env, **kw: Any) -> Agent:
+        from . import llm
+
+        agent: Agent = getattr(llm, cls)(env, **kw)
+        return agent
+
+    return build
+
+
 _REGISTRY: dict[str, tuple[Callable[..., Agent], str]] = {
     "go": (GreedyOffloading, "greedy offloading (paper's GO): offload when the uplink rate is good"),
     "local": (LocalOnly, "compute everything on the vehicle"),
@@ -24,6 +37,9 @@ _REGISTRY: dict[str, tuple[Callable[..., Agent], str]] = {
     "dpp": (DPPAgent, "reactive Lyapunov drift-plus-penalty on the current state, balanced goal"),
     "sp-dpp": (SPDPPAgent, "proactive drift-plus-penalty on the twin's forecasts, follows commands"),
     "oracle": (OracleAgent, "sp-dpp with the true future (clones the simulator): a bound, not a policy"),
+    "sp-llm": (_llm("SPLLMAgent"), "SP-LLM: an LLM decides from the goal, the twin's forecasts and exemplars"),
+    "llm-dt": (_llm("LLMDTAgent"), "LLM-DT: an LLM decides from the current state, fixed goal (reactive)"),
+    "hybrid": (_llm("HybridAgent"), "an LLM turns each command into a GoalSpec; sp-dpp executes every slot"),
 }
 
 __all__ = ["Agent", "available", "equal_shares", "make_agent"]
