@@ -3,12 +3,22 @@
     python -m benchmarks.compare --quick
     python -m benchmarks.compare --scenarios scalability dynamic goal_switch --agents go offload \
         --seeds 10 --out results/full
+    python -m benchmarks.compare --quick --agents sp-llm hybrid sp-dpp \
+        --llm-base-url http://127.0.0.1:8080/v1 --llm-model my-model --llm-transcript llm.jsonl
+    python -m benchmarks.compare --quick --agents sp-llm hybrid sp-dpp --llm-replay llm.jsonl
 
 Writes ``<out>/episodes.jsonl`` and ``episodes.csv`` (one row per episode), ``report.md`` (tables
 mirroring the paper's Tables 2-4, each cell mean ± 95% CI over seeds, plus per-agent decision
 time), and PNG plots. Every number is computed from the episodes of this run. An agent that
 cannot run here (unknown, or needing an endpoint, checkpoint or extra that is absent) is listed as
 skipped with the reason.
+
+The LLM agents (``sp-llm``, ``llm-dt``, ``hybrid``) run when an endpoint is configured
+(``--llm-base-url`` and ``--llm-model``, or ``OPENAI_BASE_URL`` and ``VECGYM_LLM_MODEL``; the key
+only from ``OPENAI_API_KEY``) or a recorded transcript is given (``--llm-replay``); otherwise they
+are listed as skipped with the reason. The report then has, per LLM agent and scenario, the
+vehicles on the road, prompt and completion tokens per call, LLM and decision latency (median,
+p99) and the fallback rate with its reasons.
 """
 
 from __future__ import annotations
@@ -33,14 +43,10 @@ from vecgym import scenarios
 
 DEFAULT_AGENTS = ("oracle", "sp-dpp", "dpp", "go", "offload", "random", "local")
 DEFAULT_SCENARIOS = ("scalability", "dynamic", "goal_switch")
+LLM_AGENTS = ("sp-llm", "llm-dt", "hybrid")
 #: The paper's agents that are not part of this release yet, and why they are skipped.
 PLANNED = {
-    "sp-llm": "needs the LLM orchestrator (not in this release yet)",
-    "llm-dt": "needs the LLM orchestrator (not in this release yet)",
     "s-marl": "needs the MARL baseline and a trained checkpoint (not in this release yet)",
-    "sp-dpp": "needs the Lyapunov solver family (not in this release yet)",
-    "dpp": "needs the Lyapunov solver family (not in this release yet)",
-    "oracle": "needs the Lyapunov solver family (not in this release yet)",
 }
 # Two-sided 95% Student-t quantiles by degrees of freedom (1..30); 1.96 beyond.
 _T975 = (
@@ -58,6 +64,7 @@ class Job:
     agent: str
     seed: int
     slots: int
+    agent_kw: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,7 +92,13 @@ def fmt(values: list[float], digits: int = 1) -> str:
     return f"{m:.{digits}f}" if math.isnan(h) else f"{m:.{digits}f} ± {h:.{digits}f}"
 
 
-def plan(names: list[str], agent_names: list[str], seeds: list[int], slots: int | None) -> list[Job]:
+def plan(
+    names: list[str],
+    agent_names: list[str],
+    seeds: list[int],
+    slots: int | None,
+    agent_kw: dict[str, dict[str, Any]] | None = None,
+) -> list[Job]:
     jobs = []
     for name in names:
         sc = scenarios.get(name)
@@ -93,19 +106,21 @@ def plan(names: list[str], agent_names: list[str], seeds: list[int], slots: int 
         for variant, overrides in variants:
             for agent in agent_names:
                 for seed in seeds:
-                    jobs.append(Job(name, variant, overrides, agent, seed, slots or sc.n_slots))
+                    kw = (agent_kw or {}).get(agent, {})
+                    jobs.append(Job(name, variant, overrides, agent, seed, slots or sc.n_slots, kw))
     return jobs
 
 
 def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
     """One episode; returns its row (episode metrics plus per-phase figures)."""
     env = scenarios.make(job.scenario, max_episode_steps=job.slots, **job.overrides)
-    agent = agents.make_agent(job.agent, env)
+    agent: Any = agents.make_agent(job.agent, env, **job.agent_kw)
     agent.reset(job.seed)
     obs, info = env.reset(seed=job.seed)
-    energy, lat_sum, lat_n, goal = [], [], [], []
+    energy, lat_sum, lat_n, goal, vehicles = [], [], [], [], []
     done = False
     while not done:
+        vehicles.append(int(obs["active"].sum()))
         t0 = time.perf_counter()
         action = agent.act(obs, info)
         decision_s.append(time.perf_counter() - t0)
@@ -134,6 +149,11 @@ def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
         em["reward_terms"]["energy"],
         em["reward_terms"]["fairness"],
     )
+    row["vehicles_mean"] = float(np.mean(vehicles))
+    if job.agent in LLM_AGENTS:
+        st = agent.stats()
+        row.update({f"llm_{k}": st[k] for k in LLM_STATS if st.get(k) is not None})
+        row["llm_fallback_reasons"] = json.dumps(st["fallback"], sort_keys=True)
     cmd_slots = [c.slot for c in core.cfg.commands]
     if job.scenario == "goal_switch" and cmd_slots:
         s = cmd_slots[0]
@@ -143,6 +163,51 @@ def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
             row[f"{phase}_latency_ms"] = float(np.sum(lat_sum[sl]) / n) if n else float("nan")
     env.close()
     return row
+
+
+LLM_STATS = (
+    "calls",
+    "ok",
+    "repaired",
+    "fallback_rate",
+    "prompt_tokens_mean",
+    "completion_tokens_mean",
+    "llm_ms_median",
+    "llm_ms_p99",
+    "decision_ms_median",
+    "decision_ms_p99",
+    "usage_prompt_tokens",
+    "usage_completion_tokens",
+)
+
+
+def llm_setup(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
+    """Keyword arguments for the LLM agents, or the reason they cannot run here."""
+    try:
+        import openai  # noqa: F401
+        import tiktoken  # noqa: F401
+    except ImportError:
+        return {}, "needs the llm extra: pip install 'vecgym[llm]'"
+    kw: dict[str, Any] = {"timeout_s": args.llm_timeout}
+    if args.llm_exemplars:
+        kw["exemplars"] = args.llm_exemplars
+    if args.llm_replay:
+        if not Path(args.llm_replay).is_file():
+            return {}, f"--llm-replay {args.llm_replay}: no such file"
+        return {**kw, "replay": args.llm_replay}, None
+    from agents.llm import LLMConfig, LLMError
+
+    try:
+        LLMConfig.from_env(base_url=args.llm_base_url, model=args.llm_model)
+    except (LLMError, ValueError) as exc:
+        return {}, (
+            "no LLM endpoint: pass --llm-base-url and --llm-model (or set OPENAI_BASE_URL and "
+            f"VECGYM_LLM_MODEL), or --llm-replay FILE ({exc})"
+        )
+    kw.update(base_url=args.llm_base_url, model=args.llm_model)
+    if args.llm_transcript:
+        kw["transcript"] = args.llm_transcript
+    return kw, None
 
 
 def progress(i: int, n: int, job: Job, started: float) -> None:
@@ -275,6 +340,40 @@ def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: l
         if d.size:
             out.append(f"| {agent} | {np.median(d):.3f} | {np.percentile(d, 99):.3f} | {d.size} |")
     out.append("")
+    llm_rows = [r for r in rows if r["agent"] in LLM_AGENTS]
+    if llm_rows:
+        out += [
+            "## LLM agents: tokens, latency and fallbacks",
+            "",
+            "Per call (sp-llm and llm-dt call once per slot, hybrid once per operator command). Tokens are",
+            "counted with tiktoken's o200k_base; the server's own usage counts are in episodes.csv.",
+            "",
+            "| Agent | Scenario | Vehicles | Calls / episode | Prompt tokens | Completion tokens "
+            "| LLM ms (median / p99) | Decision ms (median / p99) | Fallback rate | Reasons |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        groups = sorted({(r["agent"], r["scenario"], r["variant"]) for r in llm_rows})
+        for agent, scenario, variant in groups:
+            sel = _select(llm_rows, agent=agent, scenario=scenario, variant=variant)
+            reasons: dict[str, int] = {}
+            for r in sel:
+                for k, v in json.loads(r["llm_fallback_reasons"]).items():
+                    reasons[k] = reasons.get(k, 0) + v
+
+            def cell(key: str, digits: int = 0, sel: list[dict[str, Any]] = sel) -> str:
+                vals = [r[key] for r in sel if key in r]
+                return f"{np.mean(vals):.{digits}f}" if vals else "n/a"
+
+            label = scenario if variant == "default" else f"{scenario} {variant}"
+            why = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items())) or "-"
+            out.append(
+                f"| {agent} | {label} | {cell('vehicles_mean', 1)} | {cell('llm_calls', 1)} "
+                f"| {cell('llm_prompt_tokens_mean')} | {cell('llm_completion_tokens_mean')} "
+                f"| {cell('llm_llm_ms_median')} / {cell('llm_llm_ms_p99')} "
+                f"| {cell('llm_decision_ms_median', 1)} / {cell('llm_decision_ms_p99', 1)} "
+                f"| {cell('llm_fallback_rate', 3)} | {why} |"
+            )
+        out.append("")
     if run.skipped:
         out += ["## Skipped agents", "", "| Agent | Reason |", "|---|---|"]
         out += [f"| {a} | {why} |" for a, why in run.skipped.items()]
@@ -342,6 +441,13 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--slots", type=int, default=None, help="slots per episode (default: the scenario's)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default results/<time>)")
     parser.add_argument("--quick", action="store_true", help="3 seeds, 100-slot episodes: about 15 s")
+    llm = parser.add_argument_group("LLM agents (sp-llm, llm-dt, hybrid); the API key only from OPENAI_API_KEY")
+    llm.add_argument("--llm-base-url", default=None, help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
+    llm.add_argument("--llm-model", default=None, help="model name (default: VECGYM_LLM_MODEL)")
+    llm.add_argument("--llm-timeout", type=float, default=30.0, help="per-request timeout in s (default 30)")
+    llm.add_argument("--llm-replay", default=None, help="answer from this recorded transcript, no server")
+    llm.add_argument("--llm-transcript", default=None, help="append every LLM call to this JSONL file")
+    llm.add_argument("--llm-exemplars", default=None, help="exemplar pool file (default: the shipped pool)")
     args = parser.parse_args(argv)
     for name in args.scenarios:
         scenarios.get(name)  # unknown names fail before any work
@@ -350,17 +456,22 @@ def main(argv: list[str] | None = None) -> Path:
         parser.error("--seeds must be >= 1")
     slots = args.slots if args.slots is not None else (100 if args.quick else None)
     seeds = list(range(n_seeds))
-    requested = args.agents or list(DEFAULT_AGENTS)
-    run_agents = [a for a in requested if a in agents.available()]
+    llm_kw, llm_missing = llm_setup(args)
+    requested = args.agents or list(DEFAULT_AGENTS) + ([] if llm_missing else list(LLM_AGENTS))
+    unavailable = {a: llm_missing for a in LLM_AGENTS if llm_missing}
+    run_agents = [a for a in requested if a in agents.available() and a not in unavailable]
     out_dir = args.out or Path("results") / time.strftime("%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
     cmd = "python -m benchmarks.compare " + " ".join(argv if argv is not None else sys.argv[1:])
-    run = execute(plan(args.scenarios, run_agents, seeds, slots))
+    run = execute(plan(args.scenarios, run_agents, seeds, slots, {a: llm_kw for a in LLM_AGENTS}))
     for a in requested:
         if a not in run_agents:
-            run.skipped[a] = PLANNED.get(a, f"unknown agent; available: {', '.join(agents.available())}")
+            run.skipped[a] = unavailable.get(a) or PLANNED.get(
+                a, f"unknown agent; available: {', '.join(agents.available())}"
+            )
     if args.agents is None:
         available = agents.available()
+        run.skipped.update({a: why for a, why in unavailable.items() if a not in run.skipped})
         run.skipped.update({a: why for a, why in PLANNED.items() if a not in run.skipped and a not in available})
     with open(out_dir / "episodes.jsonl", "w") as f:
         for row in run.rows:
