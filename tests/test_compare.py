@@ -28,8 +28,21 @@ def _read(out: Path) -> tuple[str, list[dict[str, Any]]]:
 def test_runner_writes_the_paper_tables_with_confidence_intervals(tmp_path: Path, no_endpoint: None) -> None:
     out = tmp_path / "run"
     compare.main(
-        ["--scenarios", "scalability", "goal_switch", "--agents", "go", "dpp", "nosuch"]
-        + ["--seeds", "2", "--slots", "60", "--out", str(out)]
+        [
+            "--scenarios",
+            "scalability",
+            "goal_switch",
+            "--agents",
+            "go",
+            "dpp",
+            "nosuch",
+            "--seeds",
+            "2",
+            "--slots",
+            "60",
+            "--out",
+            str(out),
+        ]
     )
     report, rows = _read(out)
     assert len(rows) == (3 + 1) * 2 * 2  # (3 N + goal_switch) x agents x seeds
@@ -46,7 +59,9 @@ def test_runner_writes_the_paper_tables_with_confidence_intervals(tmp_path: Path
 
 def test_llm_agents_are_skipped_with_the_reason_without_an_endpoint(tmp_path: Path, no_endpoint: None) -> None:
     out = tmp_path / "run"
-    compare.main(["--scenarios", "dynamic", "--agents", "go", "sp-llm", "--seeds", "1", "--slots", "5", "--out", str(out)])
+    compare.main(
+        ["--scenarios", "dynamic", "--agents", "go", "sp-llm", "--seeds", "1", "--slots", "5", "--out", str(out)]
+    )
     report, rows = _read(out)
     assert {r["agent"] for r in rows} == {"go"}
     assert "| sp-llm | no LLM endpoint: pass --llm-base-url and --llm-model" in report
@@ -88,9 +103,17 @@ def test_llm_agents_run_against_an_endpoint_and_replay_from_the_transcript(
     common = ["--scenarios", "goal_switch", "--agents", "sp-llm", "hybrid", "--seeds", "1", "--slots", "55"]
     out = tmp_path / "live"
     compare.main(
-        common
-        + ["--out", str(out), "--llm-base-url", llm_server.base_url, "--llm-model", "m"]
-        + ["--llm-transcript", str(transcript)]
+        [
+            *common,
+            "--out",
+            str(out),
+            "--llm-base-url",
+            llm_server.base_url,
+            "--llm-model",
+            "m",
+            "--llm-transcript",
+            str(transcript),
+        ]
     )
     report, rows = _read(out)
     by_agent = {r["agent"]: r for r in rows}
@@ -101,7 +124,7 @@ def test_llm_agents_run_against_an_endpoint_and_replay_from_the_transcript(
     n_live = len(llm_server.requests)
     assert n_live == 56
     replayed = tmp_path / "replay"
-    compare.main(common + ["--out", str(replayed), "--llm-replay", str(transcript)])
+    compare.main([*common, "--out", str(replayed), "--llm-replay", str(transcript)])
     _, rows2 = _read(replayed)
     assert len(llm_server.requests) == n_live  # the replay never calls the server
     for a, b in zip(rows, rows2, strict=True):

@@ -316,7 +316,7 @@ def test_hybrid_refuses_a_bad_goal_and_falls_back_to_the_offline_interpreter(
     llm_server: LLMServer, reply: Any, reason: str
 ) -> None:
     env = scenarios.make("goal_switch", max_episode_steps=60)
-    llm_server.add(reply, reply, reply)
+    llm_server.add(reply, reply, reply, reply)
     agent = _agent("hybrid", llm_server, env, max_retries=0)
     _episode(agent, env)
     st = agent.stats()

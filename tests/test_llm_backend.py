@@ -93,47 +93,67 @@ def test_sampling_parameters_in_body(llm_server: LLMServer, make_backend: Callab
     assert out.prompt_tokens is None and out.completion_tokens is None  # no usage in the reply
 
 
-def test_400_on_json_schema_falls_back_to_json_object_and_stays(
+def test_400_on_json_schema_falls_back_to_json_object_with_schema_and_stays(
     llm_server: LLMServer, make_backend: Callable[..., LLMBackend]
 ) -> None:
     llm_server.add((400, error_body("response_format json_schema is not supported")), '{"offload": 1}', "{}")
     backend = make_backend()
     out = backend.complete(MESSAGES, SCHEMA, "decision")
-    assert (out.mode, out.attempts, backend.mode) == ("json_object", 2, "json_object")
+    assert (out.mode, out.attempts, backend.mode) == ("json_object_schema", 2, "json_object_schema")
     fallback = llm_server.requests[1]
-    assert fallback["response_format"] == {"type": "json_object"}
+    assert fallback["response_format"] == {"type": "json_object", "schema": SCHEMA}
     assert fallback["messages"][0]["content"].startswith(MESSAGES[0]["content"])
     assert fallback["messages"][0]["content"].endswith(SCHEMA_TEXT)
     assert fallback["messages"][1:] == MESSAGES[1:]
 
     assert backend.complete(MESSAGES, SCHEMA, "decision").attempts == 1
-    assert llm_server.requests[2]["response_format"] == {"type": "json_object"}
-    assert backend.stats["step:json_schema->json_object"] == 1
+    assert llm_server.requests[2]["response_format"] == {"type": "json_object", "schema": SCHEMA}
+    assert backend.stats["step:json_schema->json_object_schema"] == 1
     assert backend.stats["requests"] == 3
+
+
+def test_a_server_rejecting_the_schema_key_gets_plain_json_mode(
+    llm_server: LLMServer, make_backend: Callable[..., LLMBackend]
+) -> None:
+    llm_server.add(
+        (400, error_body("response_format json_schema is not supported")),
+        (422, {"detail": "response_format: extra field schema"}),
+        "{}",
+    )
+    backend = make_backend()
+    out = backend.complete(MESSAGES, SCHEMA, "decision")
+    assert (out.mode, out.attempts, backend.mode) == ("json_object", 3, "json_object")
+    assert llm_server.requests[2]["response_format"] == {"type": "json_object"}
+    assert llm_server.requests[2]["messages"][0]["content"].endswith(SCHEMA_TEXT)
 
 
 def test_both_formats_rejected_gives_prompt_only(
     llm_server: LLMServer, make_backend: Callable[..., LLMBackend]
 ) -> None:
-    llm_server.add((422, {"detail": "unknown field json_schema"}), (400, error_body("bad response_format")), "{}")
+    llm_server.add(
+        (422, {"detail": "unknown field json_schema"}),
+        (400, error_body("bad response_format")),
+        (400, error_body("bad response_format")),
+        "{}",
+    )
     backend = make_backend()
     out = backend.complete(MESSAGES, SCHEMA, "decision")
-    assert (out.mode, out.attempts, backend.mode) == ("prompt", 3, "prompt")
-    prompt_only = llm_server.requests[2]
+    assert (out.mode, out.attempts, backend.mode) == ("prompt", 4, "prompt")
+    prompt_only = llm_server.requests[3]
     assert "response_format" not in prompt_only
     assert prompt_only["messages"][0]["content"].endswith(SCHEMA_TEXT)
-    assert backend.stats["step:json_schema->json_object"] == backend.stats["step:json_object->prompt"] == 1
+    assert backend.stats["step:json_schema->json_object_schema"] == backend.stats["step:json_object->prompt"] == 1
 
 
 def test_400_on_every_rung_raises_and_keeps_the_mode(
     llm_server: LLMServer, make_backend: Callable[..., LLMBackend]
 ) -> None:
-    llm_server.add(*[(400, error_body("maximum context length exceeded"))] * 3)
+    llm_server.add(*[(400, error_body("maximum context length exceeded"))] * 4)
     backend = make_backend()
     with pytest.raises(LLMError, match="context length") as err:
         backend.complete(MESSAGES, SCHEMA, "decision")
     assert err.value.reason == "http_400"
-    assert len(llm_server.requests) == 3
+    assert len(llm_server.requests) == 4
     assert backend.mode == "json_schema"  # nothing worked, so nothing learnt
     assert backend.stats["error:http_400"] == 1
 
@@ -161,7 +181,7 @@ def test_persistent_500_raises_unless_it_names_the_format(
 
     llm_server.add(*[(500, error_body("grammar compilation failed for the schema"))] * 2, "{}")
     out = backend.complete(MESSAGES, SCHEMA, "decision")
-    assert (out.mode, out.attempts) == ("json_object", 3)
+    assert (out.mode, out.attempts) == ("json_object_schema", 3)
 
 
 def test_timeout_is_not_retried(llm_server: LLMServer, make_backend: Callable[..., LLMBackend]) -> None:

@@ -4,8 +4,11 @@
 ``response_format`` the server accepts:
 
 1. ``json_schema``: ``{"type": "json_schema", "json_schema": {"name", "schema", "strict": true}}``;
-2. ``json_object``: ``{"type": "json_object"}``, the schema appended to the system message as text;
-3. ``prompt``: no ``response_format``, the schema appended to the system message as text.
+2. ``json_object_schema``: ``{"type": "json_object", "schema": {...}}``, the form llama-cpp-python's
+   server enforces with a grammar (it answers 500 to ``json_schema``); the schema is also in the
+   system message as text;
+3. ``json_object``: ``{"type": "json_object"}``, the schema appended to the system message as text;
+4. ``prompt``: no ``response_format``, the schema appended to the system message as text.
 
 A rejection steps one rung down within the same call: HTTP 400 or 422 always (a server that does not
 know a ``response_format`` answers so), HTTP 500 only if it persists after the same-mode retries and
@@ -42,8 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["json_schema", "json_object", "prompt"]
-MODES: tuple[Mode, ...] = ("json_schema", "json_object", "prompt")
+Mode = Literal["json_schema", "json_object_schema", "json_object", "prompt"]
+MODES: tuple[Mode, ...] = ("json_schema", "json_object_schema", "json_object", "prompt")
 """The structured-output ladder, strongest first."""
 
 ENV_BASE_URL = "OPENAI_BASE_URL"
@@ -230,7 +233,9 @@ class LLMBackend:
             }
         else:
             messages = with_schema_text(messages, schema)
-            if mode == "json_object":
+            if mode == "json_object_schema":  # an extension: the openai types do not know "schema"
+                response_format = cast("ResponseFormat", {"type": "json_object", "schema": dict(schema)})
+            elif mode == "json_object":
                 response_format = {"type": "json_object"}
         cfg = self.config
         try:

@@ -42,7 +42,7 @@ from vecgym.goals import GoalSpec, parse_command
 from .answer import check_answer, extract_json
 from .backend import Completion, LLMBackend, LLMConfig, LLMError
 from .exemplars import ExemplarPool, features
-from .prompt import answer_schema, build_messages, goal_features, quote_command, state_table
+from .prompt import StateTable, answer_schema, build_messages, goal_features, quote_command, state_table
 from .tokens import TOKEN_ENCODING, count_tokens
 
 
@@ -222,16 +222,11 @@ class SPLLMAgent:
         start = time.perf_counter()
         fallback = self.solver.act(obs, info)  # updates the twin and the goal; the slot's fallback
         self.decisions += 1
-        goal = self.solver.goal
-        forecast = self.solver.twin.forecast() if isinstance(self.solver, SPDPPAgent) else None
-        table = state_table(obs, forecast, self.solver.cpb)
         slot = int(obs["slot"][0])
+        messages, table = self.prompt(obs, info)
         if not table.rows:
             self.last_outcome = {"slot": slot, "outcome": "no_vehicles"}
             return fallback
-        chosen = self.pool.nearest(features(table.features, goal_features(goal)), self.k) if self.pool else []
-        command = info.get("command") if self.follows_commands else None
-        messages = build_messages(goal, command, table, chosen, self.K, predictive=self.predictive)
         n_prompt = count_tokens(messages[0]["content"]) + count_tokens(messages[1]["content"])
         self.log.calls += 1
         self.log.prompt_tokens.append(n_prompt)
@@ -288,6 +283,15 @@ class SPLLMAgent:
         )
         self.log.record(rec)
         return action
+
+    def prompt(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> tuple[list[dict[str, str]], StateTable]:
+        """The slot's messages and state table; call after ``self.solver.act(obs, info)`` (as ``act`` does)."""
+        goal = self.solver.goal
+        forecast = self.solver.twin.forecast() if isinstance(self.solver, SPDPPAgent) else None
+        table = state_table(obs, forecast, self.solver.cpb)
+        chosen = self.pool.nearest(features(table.features, goal_features(goal)), self.k) if self.pool else []
+        command = info.get("command") if self.follows_commands else None
+        return build_messages(goal, command, table, chosen, self.K, predictive=self.predictive), table
 
     def stats(self) -> dict[str, Any]:
         out = self.log.summary(self.decisions)
@@ -382,10 +386,7 @@ def validate_goal(data: Any, command: str) -> GoalSpec:
     named = {int(m) for m in _NUMBER.findall(command)}
 
     def number(key: str) -> float:
-        v = data.get(key)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise ValueError(f"{key} must be a finite number, got {v!r}")
-        return float(v)
+        return number_of(data, key)
 
     vw: dict[int, float] = {}
     for item in data.get("vehicle_priority") or []:
