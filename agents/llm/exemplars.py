@@ -7,10 +7,10 @@ The default pool (``agents/llm/data/exemplars.json``) ships in the package and w
 
     python -m agents.llm.exemplars --out agents/llm/data/exemplars.json
 
-Per slot, ``ExemplarPool.nearest(state, goal, k)`` picks the k exemplars nearest in the state
-features (vehicles, mean rate, new work, backlogs) and goal features (trade-off, deadline
-tolerance, fairness, kind of priority), standardised over the pool; the goal features weigh
-``GOAL_WEIGHT`` times more, so an energy-saving slot is shown energy-saving examples first.
+Per slot, ``ExemplarPool.nearest(state, goal, k)`` picks the k exemplars with the nearest goal
+(log energy/latency trade-off, log deadline scale, fairness, kind of priority) and, among equally
+near goals, the nearest state (vehicles, mean rate, new work, backlogs; standardised over the
+pool): an energy-saving slot is shown energy-saving examples first, in the most similar states.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from vecgym import scenarios
 
 from .prompt import Exemplar, action_text, goal_features, goal_text, state_table
 
-GOAL_WEIGHT = 3.0
+N_GOAL_FEATURES = 5  # len(prompt.goal_features(...))
 FORMAT_VERSION = 1
 DEFAULT_POOL = "data/exemplars.json"
 # Small roads keep each exemplar short (about 10 rows); the goals cover the paper's commands.
@@ -52,8 +52,11 @@ class ExemplarPool:
             raise ValueError("an exemplar pool needs at least one exemplar")
         self.exemplars = list(exemplars)
         feats = np.stack([e.features for e in self.exemplars])
-        self._mean = feats.mean(0)
-        self._std = np.where(feats.std(0) > 1e-9, feats.std(0), 1.0)
+        # State features are standardised over the pool; goal features keep their own scale.
+        n_state = feats.shape[1] - N_GOAL_FEATURES
+        std = feats[:, :n_state].std(0)
+        self._mean = np.concatenate([feats[:, :n_state].mean(0), np.zeros(N_GOAL_FEATURES)])
+        self._std = np.concatenate([np.where(std > 1e-9, std, 1.0), np.ones(N_GOAL_FEATURES)])
         self._z = (feats - self._mean) / self._std
 
     def __len__(self) -> int:
@@ -64,8 +67,11 @@ class ExemplarPool:
         if k <= 0:
             return []
         z = (np.asarray(features, dtype=np.float64) - self._mean) / self._std
-        d = np.square(self._z - z).sum(1)
-        order = np.argsort(d, kind="stable")[:k]
+        sq = np.square(self._z - z)
+        n_state = sq.shape[1] - N_GOAL_FEATURES
+        d_goal = np.round(sq[:, n_state:].sum(1), 6)
+        d_state = sq[:, :n_state].sum(1)
+        order = np.lexsort((d_state, d_goal))[:k]  # the nearest goal first, then the nearest state
         return [self.exemplars[i] for i in order]
 
     # ------------------------------------------------------------------------------------------
@@ -120,7 +126,7 @@ class ExemplarPool:
 
 
 def features(table_features: np.ndarray, goal_feats: np.ndarray) -> np.ndarray:
-    return np.concatenate([table_features, GOAL_WEIGHT * goal_feats])
+    return np.concatenate([table_features, goal_feats])
 
 
 def collect(
