@@ -332,13 +332,13 @@ def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: l
     out += [
         "## Decision time per slot (one core)",
         "",
-        "| Agent | median (ms) | p99 (ms) | slots |",
-        "|---|---:|---:|---:|",
+        "| Agent | median (ms) | p99 (ms) | max (ms) | slots |",
+        "|---|---:|---:|---:|---:|",
     ]
     for agent in agent_names:
         d = np.asarray(run.decision_s.get(agent, []), dtype=np.float64) * 1e3
         if d.size:
-            out.append(f"| {agent} | {np.median(d):.3f} | {np.percentile(d, 99):.3f} | {d.size} |")
+            out.append(f"| {agent} | {np.median(d):.3f} | {np.percentile(d, 99):.3f} | {d.max():.3f} | {d.size} |")
     out.append("")
     llm_rows = [r for r in rows if r["agent"] in LLM_AGENTS]
     if llm_rows:
