@@ -336,3 +336,22 @@ def test_count_tokens_without_the_file_fails_clearly(
     with pytest.raises(LLMError, match=match) as err:
         count_tokens("hello")
     assert err.value.reason == "no_encoding"
+
+
+def test_a_server_asking_for_max_completion_tokens_gets_it_from_then_on(
+    llm_server: LLMServer, make_backend: Callable[..., LLMBackend]
+) -> None:
+    refusal = error_body(
+        "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+        param="max_tokens",
+    )
+    llm_server.add((400, refusal), "{}", "{}")
+    backend = make_backend(max_tokens=77, max_retries=0)
+    out = backend.complete(MESSAGES, SCHEMA, "decision")
+    assert (out.mode, out.attempts, backend.token_param) == ("json_schema", 2, "max_completion_tokens")
+    first, second = llm_server.requests[:2]
+    assert first["max_tokens"] == 77 and "max_completion_tokens" not in first
+    assert second["max_completion_tokens"] == 77 and "max_tokens" not in second
+    assert second["response_format"]["type"] == "json_schema"  # the ladder was not walked
+    backend.complete(MESSAGES, SCHEMA, "decision")
+    assert llm_server.requests[2]["max_completion_tokens"] == 77 and len(llm_server.requests) == 3

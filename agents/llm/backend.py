@@ -17,6 +17,9 @@ its body names the format (``response_format``, ``schema``, ``grammar`` or ``gui
 is kept in ``backend.mode`` and later calls start there; a call that fails on every rung keeps the old
 mode, so one request that is bad for another reason (say, too long) does not downgrade the backend.
 
+``max_tokens`` is sent as ``max_tokens``; a 400 that asks for ``max_completion_tokens`` instead
+(OpenAI's reasoning models) is answered at once with that parameter, which is then kept.
+
 Retries are this module's, not the openai client's (built with ``max_retries=0``):
 ``LLMConfig.max_retries`` more attempts in the same mode, ``retry_delay_s`` apart, after a connection
 error, HTTP 408, 409, 429 or 5xx. A timeout is not retried: ``timeout_s`` is the caller's budget, and
@@ -89,7 +92,8 @@ class LLMConfig:
     seed: int | None = 0
     """Sent as ``seed`` (best-effort determinism on servers that honour it); ``None`` sends none."""
     max_tokens: int = 1024
-    """Sent as ``max_tokens``, the cap on the completion's length."""
+    """The cap on the completion's length, sent as ``max_tokens``; a server that asks for
+    ``max_completion_tokens`` instead (OpenAI's reasoning models) gets that from then on."""
 
     def __post_init__(self) -> None:
         for name, env in (("base_url", ENV_BASE_URL), ("model", ENV_MODEL)):
@@ -167,6 +171,7 @@ class LLMBackend:
             raise LLMError("LLMBackend needs openai: pip install 'vecgym[llm]'", reason="config") from None
         self.config = config
         self.mode: Mode = MODES[0]
+        self.token_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
         self.stats: Counter[str] = Counter()
         self._client = openai.OpenAI(
             base_url=config.base_url,
@@ -208,6 +213,12 @@ class LLMBackend:
                 attempts += 1
                 self.stats["requests"] += 1
                 response, failure = self._send(mode, messages, schema, schema_name)
+                if failure is not None and failure.reason == "http_400" and self._wants_completion_tokens(failure):
+                    self.token_param = "max_completion_tokens"  # remembered for later calls
+                    self.stats["switch:max_completion_tokens"] += 1
+                    attempts += 1
+                    self.stats["requests"] += 1
+                    response, failure = self._send(mode, messages, schema, schema_name)
                 if failure is None or not failure.retry:
                     break
             if response is not None:
@@ -244,8 +255,9 @@ class LLMBackend:
                 messages=cast("list[ChatCompletionMessageParam]", list(messages)),
                 response_format=response_format,
                 temperature=cfg.temperature,
-                max_tokens=cfg.max_tokens,
                 seed=openai.omit if cfg.seed is None else cfg.seed,
+                max_tokens=cfg.max_tokens if self.token_param == "max_tokens" else openai.omit,
+                max_completion_tokens=cfg.max_tokens if self.token_param == "max_completion_tokens" else openai.omit,
             )
         except openai.APITimeoutError:  # before APIConnectionError, its base class
             return None, _Failure("timeout", f"no answer within timeout_s={cfg.timeout_s}", False, False)
@@ -256,6 +268,10 @@ class LLMBackend:
         except ValueError as exc:  # a 2xx body that is not JSON (json.JSONDecodeError)
             return None, _Failure("bad_response", self._detail(f"unreadable response: {exc}"), False, False)
         return response, None
+
+    def _wants_completion_tokens(self, failure: _Failure) -> bool:
+        """A 400 that asks for ``max_completion_tokens`` in place of ``max_tokens``."""
+        return self.token_param == "max_tokens" and "max_completion_tokens" in failure.message
 
     def _status_failure(self, exc: openai.APIStatusError) -> _Failure:
         code = exc.status_code

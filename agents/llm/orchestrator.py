@@ -100,6 +100,13 @@ def make_backend(
     return LLMBackend(LLMConfig.from_env(**{k: v for k, v in config.items() if v is not None}))
 
 
+def close_backend(backend: Any) -> None:
+    """Close a backend's HTTP connections; a replay or custom backend may have none to close."""
+    close = getattr(backend, "close", None)
+    if callable(close):
+        close()
+
+
 class CallLog:
     """Counts and timings of an agent's LLM use, and the optional JSONL transcript."""
 
@@ -292,6 +299,10 @@ class SPLLMAgent:
         chosen = self.pool.nearest(features(table.features, goal_features(goal)), self.k) if self.pool else []
         command = info.get("command") if self.follows_commands else None
         return build_messages(goal, command, table, chosen, self.K, predictive=self.predictive), table
+
+    def close(self) -> None:
+        """Close the backend's HTTP connections."""
+        close_backend(self.backend)
 
     def stats(self) -> dict[str, Any]:
         out = self.log.summary(self.decisions)
@@ -537,6 +548,10 @@ class HybridAgent(SPDPPAgent):
         self.log.record(rec)
         self.last_outcome = {"command": text, "outcome": "ok", "goal": goal.label}
         return goal
+
+    def close(self) -> None:
+        """Close the backend's HTTP connections."""
+        close_backend(self.backend)
 
     def stats(self) -> dict[str, Any]:
         out = self.log.summary(self.decisions)
