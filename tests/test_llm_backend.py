@@ -355,3 +355,16 @@ def test_a_server_asking_for_max_completion_tokens_gets_it_from_then_on(
     assert second["response_format"]["type"] == "json_schema"  # the ladder was not walked
     backend.complete(MESSAGES, SCHEMA, "decision")
     assert llm_server.requests[2]["max_completion_tokens"] == 77 and len(llm_server.requests) == 3
+
+
+def test_a_new_backend_for_the_same_server_starts_where_the_last_one_learnt(
+    llm_server: LLMServer, make_backend: Callable[..., LLMBackend]
+) -> None:
+    llm_server.add((400, error_body("response_format json_schema is not supported")), "{}", "{}")
+    make_backend().complete(MESSAGES, SCHEMA, "decision")
+    fresh = make_backend()
+    assert fresh.mode == "json_object_schema"
+    assert fresh.complete(MESSAGES, SCHEMA, "decision").attempts == 1
+    assert len(llm_server.requests) == 3
+    other_model = make_backend(model="another-model")
+    assert other_model.mode == "json_schema"  # learnt per (base_url, model)

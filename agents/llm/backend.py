@@ -16,6 +16,8 @@ its body names the format (``response_format``, ``schema``, ``grammar`` or ``gui
 500 is taken as a server fault and raised as ``http_500``. The first mode the server accepts (any 2xx)
 is kept in ``backend.mode`` and later calls start there; a call that fails on every rung keeps the old
 mode, so one request that is bad for another reason (say, too long) does not downgrade the backend.
+What a server accepted is also remembered per process for its (base_url, model), so the next
+backend for it (``benchmarks.compare`` builds one agent per episode) starts there.
 
 ``max_tokens`` is sent as ``max_tokens``; a 400 that asks for ``max_completion_tokens`` instead
 (OpenAI's reasoning models) is answered at once with that parameter, which is then kept.
@@ -51,6 +53,10 @@ log = logging.getLogger(__name__)
 Mode = Literal["json_schema", "json_object_schema", "json_object", "prompt"]
 MODES: tuple[Mode, ...] = ("json_schema", "json_object_schema", "json_object", "prompt")
 """The structured-output ladder, strongest first."""
+
+TokenParam = Literal["max_tokens", "max_completion_tokens"]
+_LEARNED: dict[tuple[str, str], tuple[Mode, TokenParam]] = {}
+"""(base_url, model) -> the response mode and token parameter the server last accepted, per process."""
 
 ENV_BASE_URL = "OPENAI_BASE_URL"
 ENV_API_KEY = "OPENAI_API_KEY"
@@ -170,8 +176,10 @@ class LLMBackend:
         except ImportError:
             raise LLMError("LLMBackend needs openai: pip install 'vecgym[llm]'", reason="config") from None
         self.config = config
-        self.mode: Mode = MODES[0]
-        self.token_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+        # What earlier backends learnt about this server (benchmarks build one agent per episode).
+        self.mode: Mode
+        self.token_param: TokenParam
+        self.mode, self.token_param = _LEARNED.get((config.base_url, config.model), (MODES[0], "max_tokens"))
         self.stats: Counter[str] = Counter()
         self._client = openai.OpenAI(
             base_url=config.base_url,
@@ -223,6 +231,7 @@ class LLMBackend:
                     break
             if response is not None:
                 self.mode = mode
+                _LEARNED[(self.config.base_url, self.config.model)] = (mode, self.token_param)
                 return self._completion(response, mode, attempts, start)
             assert failure is not None
             if not failure.step_down:
