@@ -23,7 +23,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from agents.llm.orchestrator import HybridAgent, LLMDTAgent, SPLLMAgent
 from agents.llm.prompt import action_text
-from agents.llm.tokens import TOKEN_ENCODING, count_tokens
+from agents.llm.tokens import TOKEN_ENCODING, count_tokens, message_tokens
 from vecgym import scenarios
 
 
@@ -34,10 +34,6 @@ class _NoCall:
 
     def complete(self, *args: Any) -> Any:
         raise AssertionError("llm_cost never calls an LLM")
-
-
-def _tokens(messages: list[dict[str, str]]) -> int:
-    return sum(count_tokens(m["content"]) for m in messages)
 
 
 def measure(n: float, slots: int, warmup: int, seed: int = 0) -> dict[str, Any]:
@@ -54,8 +50,8 @@ def measure(n: float, slots: int, warmup: int, seed: int = 0) -> dict[str, Any]:
         if t >= warmup and obs["active"].any():
             msgs, table = sp.prompt(obs, info)
             rows["vehicles"].append(len(table.rows))
-            rows["sp"].append(_tokens(msgs))
-            rows["dt"].append(_tokens(dt.prompt(obs, info)[0]))
+            rows["sp"].append(message_tokens(msgs))
+            rows["dt"].append(message_tokens(dt.prompt(obs, info)[0]))
             rows["answer"].append(count_tokens(action_text(action[0][table.slots], action[1][table.slots])))
         obs, _, term, trunc, info = env.step(action)
         if term or trunc:
@@ -72,7 +68,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = p.parse_args(argv)
     env = scenarios.make("scalability", n_vehicles=5.0)
     hybrid = HybridAgent(env, backend=_NoCall())
-    hybrid_tokens = _tokens(hybrid.goal_messages(scenarios.PAPER_ENERGY_COMMAND))
+    hybrid_tokens = message_tokens(hybrid.goal_messages(scenarios.PAPER_ENERGY_COMMAND))
     print(f"Tokens per call ({TOKEN_ENCODING}); sp-llm and llm-dt call once per slot.\n")
     print("| N | vehicles on the road | sp-llm prompt (mean / max) | llm-dt prompt | answer (solver's decision) |")
     print("|---:|---:|---:|---:|---:|")

@@ -56,6 +56,22 @@ def chat_completion(
     return body
 
 
+def goal_answer(**fields: Any) -> str:
+    """JSON text of a ``hybrid`` goal answer: the balanced goal with ``fields`` replaced."""
+    goal: dict[str, Any] = {
+        "beta_energy": 1.0,
+        "beta_latency": 1.0,
+        "deadline_scale": 1.0,
+        "fairness": 0.0,
+        "duration_s": None,
+        "vehicle_priority": [],
+        "class_priority": [],
+        "label": "balanced",
+    }
+    goal.update(fields)
+    return json.dumps(goal)
+
+
 def error_body(message: str, *, type_: str = "invalid_request_error", param: str | None = None) -> dict[str, Any]:
     """An OpenAI-style error body: ``{"error": {"message", "type", "param", "code"}}``."""
     return {"error": {"message": message, "type": type_, "param": param, "code": None}}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,23 +78,14 @@ def llm_server() -> Iterator[Any]:
 def test_llm_agents_run_against_an_endpoint_and_replay_from_the_transcript(
     tmp_path: Path, no_endpoint: None, llm_server: Any
 ) -> None:
-    from tests.llm_server import chat_completion
+    from tests.llm_server import chat_completion, goal_answer
     from tests.test_llm_agents import _answer
 
-    goal = {
-        "beta_energy": 5.0,
-        "beta_latency": 1.0,
-        "deadline_scale": 3.0,
-        "fairness": 0.0,
-        "duration_s": None,
-        "vehicle_priority": [],
-        "class_priority": [],
-        "label": "energy saving",
-    }
+    goal = goal_answer(beta_energy=5.0, deadline_scale=3.0, label="energy saving")
 
     def respond(request: dict[str, Any]) -> tuple[int, Any, float]:
         if request["response_format"]["json_schema"]["name"] == "operator_goal":
-            return 200, chat_completion(json.dumps(goal)), 0.0
+            return 200, chat_completion(goal), 0.0
         return _answer(w=0.5)(request)
 
     llm_server.add(*[respond] * 200)

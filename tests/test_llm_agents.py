@@ -20,7 +20,7 @@ pytest.importorskip("openai")
 import agents
 from agents.llm import LLMError
 from agents.lyapunov import DPPAgent, SPDPPAgent
-from tests.llm_server import LLMServer, chat_completion, error_body
+from tests.llm_server import LLMServer, chat_completion, error_body, goal_answer
 from vecgym import scenarios
 
 KEY = "sk-vecgym-agents-Hq2Lm9Zt4Rx1"
@@ -274,18 +274,7 @@ def test_environment_variables_configure_the_agent(llm_server: LLMServer, monkey
 
 
 def _goal_reply(**fields: Any) -> dict[str, Any]:
-    goal = {
-        "beta_energy": 1.0,
-        "beta_latency": 1.0,
-        "deadline_scale": 1.0,
-        "fairness": 0.0,
-        "duration_s": None,
-        "vehicle_priority": [],
-        "class_priority": [],
-        "label": "balanced",
-    }
-    goal.update(fields)
-    return chat_completion(json.dumps(goal))
+    return chat_completion(goal_answer(**fields))
 
 
 def test_hybrid_calls_the_llm_once_per_command(llm_server: LLMServer) -> None:

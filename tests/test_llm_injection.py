@@ -19,6 +19,7 @@ import pytest
 import agents
 from agents.llm.backend import Completion
 from agents.llm.prompt import build_messages, state_table
+from tests.llm_server import goal_answer
 from vecgym import scenarios
 from vecgym.goals import BALANCED, GOAL_VECTOR_HIGH, MAX_DURATION_S, MAX_WEIGHT, CommandError, GoalSpec, parse_command
 
@@ -85,17 +86,7 @@ class Compromised:
     mode = "json_schema"
 
     def __init__(self, goal: dict[str, Any]):
-        base = {
-            "beta_energy": 1.0,
-            "beta_latency": 1.0,
-            "deadline_scale": 1.0,
-            "fairness": 0.0,
-            "duration_s": None,
-            "vehicle_priority": [],
-            "class_priority": [],
-            "label": "x",
-        }
-        self.text = json.dumps({**base, **goal}, allow_nan=True)
+        self.text = goal_answer(**{"label": "x", **goal})
         self.calls = 0
 
     def complete(self, messages: Any, schema: Any, schema_name: str) -> Completion:

@@ -43,7 +43,7 @@ from .answer import check_answer, extract_json
 from .backend import Completion, LLMBackend, LLMConfig, LLMError
 from .exemplars import ExemplarPool, features
 from .prompt import StateTable, answer_schema, build_messages, goal_features, quote_command, state_table
-from .tokens import TOKEN_ENCODING, count_tokens
+from .tokens import TOKEN_ENCODING, count_tokens, message_tokens
 
 
 def _messages_sha(messages: Sequence[Mapping[str, Any]]) -> str:
@@ -127,6 +127,27 @@ class CallLog:
         self.usage_prompt_tokens = 0
         self.usage_completion_tokens = 0
         self.modes: Counter[str] = Counter()
+
+    def start(self, messages: Sequence[Mapping[str, str]], **fields: Any) -> dict[str, Any]:
+        """Count a call and its prompt tokens; returns the call's transcript record, to be filled."""
+        n_prompt = message_tokens(messages)
+        self.calls += 1
+        self.prompt_tokens.append(n_prompt)
+        return {**fields, "prompt_sha256": _messages_sha(messages), "prompt_tokens": n_prompt}
+
+    def answered(self, comp: Completion, rec: dict[str, Any]) -> None:
+        """Count an answer's latency, mode and tokens, and note them in its record."""
+        self.llm_s.append(comp.latency_s)
+        self.modes[comp.mode] += 1
+        self.usage_prompt_tokens += comp.prompt_tokens or 0
+        self.usage_completion_tokens += comp.completion_tokens or 0
+        self.completion_tokens.append(count_tokens(comp.text) if comp.text else 0)
+        rec.update(
+            mode=comp.mode,
+            llm_latency_s=comp.latency_s,
+            usage_prompt_tokens=comp.prompt_tokens,
+            usage_completion_tokens=comp.completion_tokens,
+        )
 
     def record(self, rec: dict[str, Any]) -> None:
         if self.transcript is not None:
@@ -234,10 +255,7 @@ class SPLLMAgent:
         if not table.rows:
             self.last_outcome = {"slot": slot, "outcome": "no_vehicles"}
             return fallback
-        n_prompt = count_tokens(messages[0]["content"]) + count_tokens(messages[1]["content"])
-        self.log.calls += 1
-        self.log.prompt_tokens.append(n_prompt)
-        rec: dict[str, Any] = {"slot": slot, "prompt_sha256": _messages_sha(messages), "prompt_tokens": n_prompt}
+        rec = self.log.start(messages, slot=slot)
         action = fallback
         reason: str | None
         answer: str | None
@@ -247,18 +265,8 @@ class SPLLMAgent:
             outcome, reason, answer, repairs = "fallback", exc.reason, None, []
             rec["error"] = str(exc)[:300]
         else:
-            self.log.llm_s.append(comp.latency_s)
-            self.log.modes[comp.mode] += 1
-            self.log.usage_prompt_tokens += comp.prompt_tokens or 0
-            self.log.usage_completion_tokens += comp.completion_tokens or 0
+            self.log.answered(comp, rec)
             answer = comp.text
-            self.log.completion_tokens.append(count_tokens(answer) if answer else 0)
-            rec.update(
-                mode=comp.mode,
-                llm_latency_s=comp.latency_s,
-                usage_prompt_tokens=comp.prompt_tokens,
-                usage_completion_tokens=comp.completion_tokens,
-            )
             checked = check_answer(answer, len(table.rows), self.K)
             repairs = checked.repairs
             if checked.ok:
@@ -396,9 +404,6 @@ def validate_goal(data: Any, command: str) -> GoalSpec:
         raise ValueError("the goal must be a JSON object")
     named = {int(m) for m in _NUMBER.findall(command)}
 
-    def number(key: str) -> float:
-        return number_of(data, key)
-
     vw: dict[int, float] = {}
     for item in data.get("vehicle_priority") or []:
         if not isinstance(item, dict) or isinstance(item.get("id"), bool) or not isinstance(item.get("id"), int):
@@ -413,18 +418,18 @@ def validate_goal(data: Any, command: str) -> GoalSpec:
         cw[item["class"]] = number_of(item, "weight")
     duration = data.get("duration_s")
     if duration is not None:
-        duration = number("duration_s")
+        duration = number_of(data, "duration_s")
     label = data.get("label")
     label = label.strip().lower() if isinstance(label, str) else ""
     if not _LABEL_OK.match(label):
         label = "llm goal"
     return GoalSpec(
-        beta_energy=number("beta_energy"),
-        beta_qos=number("beta_latency"),
+        beta_energy=number_of(data, "beta_energy"),
+        beta_qos=number_of(data, "beta_latency"),
         vehicle_weights=vw,
         class_weights=cw,
-        fairness=number("fairness"),
-        deadline_scale=number("deadline_scale"),
+        fairness=number_of(data, "fairness"),
+        deadline_scale=number_of(data, "deadline_scale"),
         duration_s=duration,
         label=label,
     )
@@ -515,18 +520,12 @@ class HybridAgent(SPDPPAgent):
 
     def interpret(self, text: str) -> GoalSpec:
         messages = self.goal_messages(text)
-        n_prompt = count_tokens(messages[0]["content"]) + count_tokens(messages[1]["content"])
-        self.log.calls += 1
-        self.log.prompt_tokens.append(n_prompt)
-        rec: dict[str, Any] = {"command": text, "prompt_sha256": _messages_sha(messages), "prompt_tokens": n_prompt}
+        rec = self.log.start(messages, command=text)
         answer = None
         try:
             comp = self.backend.complete(messages, goal_schema(), "operator_goal")
             answer = comp.text
-            self.log.llm_s.append(comp.latency_s)
-            self.log.modes[comp.mode] += 1
-            self.log.completion_tokens.append(count_tokens(answer) if answer else 0)
-            rec.update(mode=comp.mode, llm_latency_s=comp.latency_s)
+            self.log.answered(comp, rec)
             try:
                 data = extract_json(answer or "")
             except ValueError as exc:  # json.JSONDecodeError is a ValueError

@@ -180,7 +180,7 @@ def goal_dict(goal: GoalSpec) -> dict[str, Any]:
         "deadline_scale": round(goal.deadline_scale, 3),
         "fairness": round(goal.fairness, 3),
         "vehicle_priority": {str(int(k)): round(v, 3) for k, v in sorted(goal.vehicle_weights.items())},
-        "class_priority": {c: round(v, 3) for c, v in sorted(goal.class_weights.items()) if c in CLASSES},
+        "class_priority": {c: round(v, 3) for c, v in sorted(goal.class_weights.items())},
     }
 
 

@@ -14,6 +14,7 @@ import functools
 import gzip
 import hashlib
 import importlib.resources
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .backend import LLMError
@@ -72,3 +73,8 @@ def encoding() -> tiktoken.Encoding:
 def count_tokens(text: str) -> int:
     """Number of ``o200k_base`` tokens in ``text``; special-token strings count as plain text."""
     return len(encoding().encode_ordinary(text))
+
+
+def message_tokens(messages: Sequence[Mapping[str, str]]) -> int:
+    """Tokens in the contents of chat ``messages`` (the per-message framing a server adds is not counted)."""
+    return sum(count_tokens(m["content"]) for m in messages)
