@@ -155,7 +155,7 @@ def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
         row.update({f"llm_{k}": st[k] for k in LLM_STATS if st.get(k) is not None})
         row["llm_fallback_reasons"] = json.dumps(st["fallback"], sort_keys=True)
         agent.close()
-    cmd_slots = [c.slot for c in core.cfg.commands]
+    cmd_slots = [c.slot for c in core.commands]
     if job.scenario == "goal_switch" and cmd_slots:
         s = cmd_slots[0]
         for phase, sl in (("phase1", slice(0, s)), ("phase2", slice(s, None))):

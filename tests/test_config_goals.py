@@ -39,11 +39,6 @@ BAD_CONFIGS: dict[str, tuple[dict[str, Any], list[str]]] = {
     "task_size_order": ({"task_size_bytes": ((1500.0, 1000.0),)}, ["task_size_bytes[0]"]),
     "deadline_zero": ({"deadline_s": (0.0,)}, ["deadline_s[0]"]),
     "activity_corr_one": ({"activity_corr": 1.0}, ["activity_corr", "[0, 1)"]),
-    "command_slot": ({"commands": (ScheduledCommand(slot=-1, text="x"),)}, ["commands"]),
-    "command_type": ({"commands": ("slow down",)}, ["commands"]),
-    # A scheduled command is checked like ``issue_command`` checks it, but at construction time.
-    "command_empty_text": ({"commands": (ScheduledCommand(slot=3, text="  "),)}, ["commands"]),
-    "command_goal_type": ({"commands": (ScheduledCommand(slot=3, text="x", goal="energy"),)}, ["commands"]),
 }
 
 
@@ -59,6 +54,35 @@ def test_bad_config_raises_naming_the_field(name: str) -> None:
             build()
         for part in substrings:
             assert part in str(excinfo.value), (part, str(excinfo.value))
+
+
+# The command schedule is the env's own argument, not a config field; it is checked like
+# ``issue_command`` checks a command, but at construction time.
+BAD_SCHEDULES: dict[str, Any] = {
+    "negative_slot": (ScheduledCommand(slot=-1, text="x"),),
+    "bool_slot": (ScheduledCommand(slot=True, text="x"),),  # type: ignore[arg-type]
+    "plain_text": ("slow down",),
+    "bare_string": "slow down",
+    "single_command": ScheduledCommand(slot=3, text="x"),
+    "empty_text": (ScheduledCommand(slot=3, text="  "),),
+    "goal_type": (ScheduledCommand(slot=3, text="x", goal="energy"),),  # type: ignore[arg-type]
+}
+
+
+@pytest.mark.parametrize("name", BAD_SCHEDULES)
+def test_bad_schedule_raises_naming_commands(name: str) -> None:
+    for build in (
+        lambda: gym.make("VEC-v0", commands=BAD_SCHEDULES[name]),
+        lambda: vecgym.VECEnv(commands=BAD_SCHEDULES[name]),
+    ):
+        with pytest.raises(ValueError, match="'commands'"):
+            build()
+
+
+def test_commands_is_not_a_config_field() -> None:
+    with pytest.raises(ValueError, match="commands"):
+        VECConfig.from_kwargs(commands=(ScheduledCommand(slot=0, text="x"),))
+    assert "commands" not in VECConfig().as_dict()
 
 
 def test_config_round_trip_and_lists() -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import pettingzoo
 from gymnasium.envs.registration import register, registry
 
-from .config import CLASSES, ScheduledCommand, VECConfig
+from .config import VECConfig
 from .env import VECEnv
 from .errors import InvalidActionError
 from .goals import CommandError, GoalSpec, parse_command
 from .parallel import MAX_CYCLES, VECParallelEnv, parallel_env
+from .schedule import ScheduledCommand
+from .vocab import CLASSES
 
 __all__ = [
     "CLASSES",

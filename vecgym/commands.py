@@ -68,7 +68,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .config import CLASSES
 from .goals import (
     BALANCED,
     DEADLINE_SCALE_RANGE,
@@ -77,6 +76,7 @@ from .goals import (
     CommandError,
     GoalSpec,
 )
+from .vocab import CLASSES
 
 __all__ = [
     "DEPRIORITY_WEIGHT",

@@ -15,11 +15,7 @@ from typing import Any
 
 import numpy as np
 
-#: Vehicle classes, in the order of the ``vehicle_class`` one-hot observation.
-CLASSES: tuple[str, ...] = ("car", "bus", "truck", "emergency")
-
-#: Names of the default task types (K = 3); more types get ``type3``, ``type4``, ...
-DEFAULT_TYPE_NAMES: tuple[str, ...] = ("safety", "navigation", "infotainment")
+from .vocab import CLASSES, DEFAULT_TYPE_NAMES
 
 _KMH = 1.0 / 3.6
 
@@ -33,15 +29,6 @@ def default_kappa_edge(kappa_vehicle: float, vehicle_cpu_hz: float, edge_cpu_hz:
     about 13 GHz then costs more per cycle than the vehicle's own CPU: saving energy costs latency.
     """
     return 0.25 * kappa_vehicle * vehicle_cpu_hz**2 / (edge_cpu_hz / 60.0) ** 2
-
-
-@dataclass(frozen=True)
-class ScheduledCommand:
-    """An operator command a scenario issues before the step of slot ``slot`` (0-based)."""
-
-    slot: int
-    text: str
-    goal: Any = None  # vecgym.goals.GoalSpec | None (Any avoids an import cycle)
 
 
 @dataclass(frozen=True)
@@ -133,8 +120,6 @@ class VECConfig:
     """A task costs min(latency / deadline_eff, cap); a failed or overdue task costs cap."""
     peak_window_slots: int = 10
     """Sliding window (slots) of the peak violation rate."""
-    commands: tuple[ScheduledCommand, ...] = ()
-    """Operator commands issued at given slots (used by scenarios)."""
 
     # ----------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -311,18 +296,6 @@ def _validate(cfg: VECConfig) -> None:
             raise ValueError(f"config 'hot_zones[{i}]' must be (centre_m, width_m, gain), got {zone!r}")
         _check_range(f"hot_zones[{i}].width_m", zone[1], 0.0, 1e6, "(]")
         _check_range(f"hot_zones[{i}].gain", zone[2], 0.0, 1e3, "[]")
-    from .goals import GoalSpec  # goals imports this module
-
-    for cmd in cfg.commands:
-        if not isinstance(cmd, ScheduledCommand) or not isinstance(cmd.slot, int) or cmd.slot < 0:
-            raise ValueError(f"config 'commands' must hold ScheduledCommand(slot>=0, text, goal), got {cmd!r}")
-        if not isinstance(cmd.text, str) or not cmd.text.strip():
-            raise ValueError(f"config 'commands': the command at slot {cmd.slot} needs non-empty text")
-        if cmd.goal is not None and not isinstance(cmd.goal, GoalSpec):
-            raise ValueError(
-                f"config 'commands': the goal at slot {cmd.slot} must be a GoalSpec or None, "
-                f"got {type(cmd.goal).__name__}"
-            )
 
 
 def as_config(config: VECConfig | Mapping[str, Any] | None = None, **kwargs: Any) -> VECConfig:

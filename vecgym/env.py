@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, SupportsFloat
 
 import gymnasium as gym
@@ -15,6 +15,7 @@ from .config import VECConfig, as_config
 from .goals import BALANCED, GoalSpec
 from .mobility import MobilityModel
 from .observation import observation_space, observe
+from .schedule import ScheduledCommand, check_schedule
 from .simulator import Simulator
 
 
@@ -93,10 +94,12 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     ## Arguments
 
-    ``gym.make("VEC-v0", render_mode=None, **config)`` where ``config`` holds any field of
-    ``vecgym.VECConfig`` (``n_vehicles``, ``n_max``, ``n_task_types``, ``slot_s``, ``strict``, the
-    Table 1 parameters, the noise levels, ``commands``, ...). A bad value raises ``ValueError``
-    naming the field and the allowed range.
+    ``gym.make("VEC-v0", render_mode=None, commands=(), **config)`` where ``config`` holds any field
+    of ``vecgym.VECConfig`` (``n_vehicles``, ``n_max``, ``n_task_types``, ``slot_s``, ``strict``, the
+    Table 1 parameters, the noise levels, ...). A bad value raises ``ValueError`` naming the field
+    and the allowed range. ``commands`` is the operator command schedule, a sequence of
+    ``vecgym.ScheduledCommand(slot, text, goal)``: each is issued (see ``issue_command``) before
+    the step of time slot ``slot``, every episode. It is not part of the physics config.
 
     ## Version History
 
@@ -113,6 +116,7 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         render_mode: str | None = None,
         config: VECConfig | Mapping[str, Any] | None = None,
         mobility: MobilityModel | None = None,
+        commands: Iterable[ScheduledCommand] | None = None,
         **config_kwargs: Any,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -120,6 +124,7 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 f"render_mode {render_mode!r} is not supported; use one of {self.metadata['render_modes']}"
             )
         self.cfg = as_config(config, **config_kwargs)
+        self.commands = check_schedule(commands)
         self.render_mode = render_mode
         self.sim = Simulator(self.cfg, mobility)
         self.n_max = self.cfg.slots
@@ -189,7 +194,7 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._goal_expires_s = self.sim.t + goal.duration_s if goal.duration_s is not None else math.inf
 
     def _issue_scheduled(self) -> None:
-        for cmd in self.cfg.commands:
+        for cmd in self.commands:
             if cmd.slot == self.sim.slot:
                 self.issue_command(cmd.text, cmd.goal)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import CLASSES
+from .vocab import CLASSES
 
 #: Bounds every GoalSpec is checked against.
 MAX_BETA = 100.0

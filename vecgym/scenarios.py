@@ -12,8 +12,8 @@ from typing import Any
 
 import gymnasium as gym
 
-from .config import ScheduledCommand
 from .goals import GoalSpec
+from .schedule import ScheduledCommand
 
 #: The paper's Scenario 3 command (issued at t = 51, i.e. before the step of 0-based slot 50).
 PAPER_ENERGY_COMMAND = "Switch to maximum energy saving mode immediately. Tolerate higher latency."
