@@ -1,6 +1,8 @@
-"""The offline command interpreter ``vecgym.goals.parse_command``: the paper's commands and the
-scenarios' ground truth, a corpus of phrasings with their expected ``GoalSpec``, rejections with
-helpful messages, and determinism."""
+"""The offline command interpreter ``vecgym.goals.parse_command``: the paper's commands, a corpus of
+phrasings with their expected ``GoalSpec``, rejections with helpful messages, and determinism.
+
+The scenarios' ground-truth goals are written by hand and tested in ``test_scenarios.py``; they are
+deliberately not pinned to what this interpreter makes of the commands."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 import vecgym
 from vecgym import commands
 from vecgym.goals import BALANCED, GOAL_VECTOR_HIGH, CommandError, GoalSpec, parse_command
-from vecgym.scenarios import ENERGY_SAVING_GOAL, PAPER_ENERGY_COMMAND, PRIORITY_COMMAND, SCENARIOS
+from vecgym.scenarios import PAPER_ENERGY_COMMAND, PRIORITY_COMMAND
 
 ENERGY = {"beta_energy": 5.0, "beta_qos": 0.5}
 LATENCY = {"beta_energy": 0.2, "beta_qos": 5.0}
@@ -22,11 +24,10 @@ def goal(**fields: Any) -> GoalSpec:
     return GoalSpec(**fields)
 
 
-# --- the paper's three example commands and the scenarios' ground truth ---------------------------
-def test_paper_energy_command_is_the_goal_switch_ground_truth() -> None:
+# --- the paper's three example commands ----------------------------------------------------------
+def test_paper_energy_command() -> None:
     g = parse_command(PAPER_ENERGY_COMMAND)
-    assert g == ENERGY_SAVING_GOAL
-    assert (g.beta_energy, g.beta_qos, g.deadline_scale, g.duration_s) == (5.0, 0.5, 2.0, None)
+    assert g == goal(**ENERGY, deadline_scale=2.0, label="energy_saving")
 
 
 def test_paper_latency_command() -> None:
@@ -37,14 +38,6 @@ def test_paper_latency_command() -> None:
 def test_paper_priority_command() -> None:
     assert parse_command("Prioritize latency for vehicle 7") == goal(vehicle_weights={7: 10.0}, label="priority_v7")
     assert parse_command(PRIORITY_COMMAND) == goal(vehicle_weights={7: 10.0}, label="priority_v7")
-
-
-@pytest.mark.parametrize(
-    "scenario", [name for name, s in SCENARIOS.items() if any(c.goal for c in s.config.get("commands", ()))]
-)
-def test_every_scenario_command_gives_its_ground_truth(scenario: str) -> None:
-    for command in SCENARIOS[scenario].config["commands"]:
-        assert parse_command(command.text) == command.goal, command.text
 
 
 # --- a corpus of phrasings ----------------------------------------------------------------------

@@ -1,8 +1,12 @@
 """The paper's experiments and a few more, as named, documented configurations.
 
 ``vecgym.scenarios.make(name, **overrides)`` returns a ready ``gym.make("VEC-v0", ...)`` env whose
-time limit is the scenario's length; ``get(name)`` returns the ``Scenario`` itself (config, length,
-description) for runners that build their own envs.
+time limit is the scenario's length; ``get(name)`` returns the ``Scenario`` itself (config, command
+schedule, length, description) for runners that build their own envs.
+
+Each scheduled command's goal is the scenario's ground truth, written here by hand: it is what the
+operator means, and the reward follows it. No interpreter (``parse_command`` or an LLM) produces it,
+so an interpreter can be scored against it.
 """
 
 from __future__ import annotations
@@ -15,29 +19,38 @@ import gymnasium as gym
 from .goals import GoalSpec
 from .schedule import ScheduledCommand
 
+# Each command with its ground-truth goal, written by hand.
+
 #: The paper's Scenario 3 command (issued at t = 51, i.e. before the step of 0-based slot 50).
 PAPER_ENERGY_COMMAND = "Switch to maximum energy saving mode immediately. Tolerate higher latency."
 ENERGY_SAVING_GOAL = GoalSpec(beta_energy=5.0, beta_qos=0.5, deadline_scale=2.0, label="energy_saving")
 PRIORITY_VEHICLE = 7
 PRIORITY_COMMAND = f"Prioritize latency for vehicle {PRIORITY_VEHICLE}."
+PRIORITY_GOAL = GoalSpec(vehicle_weights={PRIORITY_VEHICLE: 10.0}, label=f"priority_v{PRIORITY_VEHICLE}")
 EMERGENCY_COMMAND = "Give emergency vehicles absolute priority for the next 30 seconds."
+EMERGENCY_GOAL = GoalSpec(class_weights={"emergency": 10.0}, duration_s=30.0, label="emergency_priority")
 FAIRNESS_COMMAND = "Guarantee a fair allocation of edge resources to every vehicle during peak hours."
+FAIRNESS_GOAL = GoalSpec(fairness=2.0, label="fairness")
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A named experiment: config overrides for ``VEC-v0``, its length and what it tests."""
+    """A named experiment: physics config overrides for ``VEC-v0``, its operator command schedule
+    (ground-truth goals written by hand), its length and what it tests."""
 
     name: str
     description: str
     config: dict[str, Any] = field(default_factory=dict)
+    """Overrides of ``vecgym.VECConfig`` fields (physics only)."""
+    commands: tuple[ScheduledCommand, ...] = ()
+    """The operator command schedule, passed to ``VECEnv(commands=...)``."""
     n_slots: int = 300
     sweep: tuple[float, ...] = ()
     """Values of ``n_vehicles`` to sweep (the scalability experiment)."""
 
     def make_env(self, **overrides: Any) -> gym.Env:
-        """``gym.make("VEC-v0")`` with this scenario's config, ``overrides`` last."""
-        kwargs = {**self.config, **overrides}
+        """``gym.make("VEC-v0")`` with this scenario's config and commands, ``overrides`` last."""
+        kwargs = {"commands": self.commands, **self.config, **overrides}
         max_steps = kwargs.pop("max_episode_steps", self.n_slots)
         return gym.make("VEC-v0", max_episode_steps=max_steps, **kwargs)
 
@@ -63,10 +76,8 @@ SCENARIOS: dict[str, Scenario] = {
             "goal_switch",
             "Paper Table 4: balanced for t = 1..50, then the operator says "
             f"'{PAPER_ENERGY_COMMAND}' (ground truth: energy weight 5, QoS weight 0.5, deadlines x2).",
-            {
-                "n_vehicles": 20.0,
-                "commands": (ScheduledCommand(50, PAPER_ENERGY_COMMAND, ENERGY_SAVING_GOAL),),
-            },
+            {"n_vehicles": 20.0},
+            commands=(ScheduledCommand(50, PAPER_ENERGY_COMMAND, ENERGY_SAVING_GOAL),),
             n_slots=100,
         ),
         Scenario(
@@ -74,43 +85,22 @@ SCENARIOS: dict[str, Scenario] = {
             f"'{PRIORITY_COMMAND}' from slot 0: vehicle {PRIORITY_VEHICLE} gets QoS weight 10 "
             "(ids grow from the entry, so at the default N it is on the road at reset, near the entry, "
             "and usually stays for the whole episode).",
-            {
-                "n_vehicles": 20.0,
-                "commands": (
-                    ScheduledCommand(
-                        0,
-                        PRIORITY_COMMAND,
-                        GoalSpec(vehicle_weights={PRIORITY_VEHICLE: 10.0}, label=f"priority_v{PRIORITY_VEHICLE}"),
-                    ),
-                ),
-            },
+            {"n_vehicles": 20.0},
+            commands=(ScheduledCommand(0, PRIORITY_COMMAND, PRIORITY_GOAL),),
             n_slots=300,
         ),
         Scenario(
             "emergency",
             "10% of vehicles are emergency services; at slot 20 the operator gives them priority for 30 s.",
-            {
-                "n_vehicles": 20.0,
-                "class_probs": (0.75, 0.1, 0.05, 0.1),
-                "commands": (
-                    ScheduledCommand(
-                        20,
-                        EMERGENCY_COMMAND,
-                        GoalSpec(class_weights={"emergency": 10.0}, duration_s=30.0, label="emergency_priority"),
-                    ),
-                ),
-            },
+            {"n_vehicles": 20.0, "class_probs": (0.75, 0.1, 0.05, 0.1)},
+            commands=(ScheduledCommand(20, EMERGENCY_COMMAND, EMERGENCY_GOAL),),
             n_slots=400,
         ),
         Scenario(
             "fairness",
             "Heterogeneous load (buses generate 3x the tasks) and a fairness command from slot 0.",
-            {
-                "n_vehicles": 20.0,
-                "class_probs": (0.7, 0.25, 0.05, 0.0),
-                "class_rate_multiplier": (1.0, 3.0, 1.0, 1.0),
-                "commands": (ScheduledCommand(0, FAIRNESS_COMMAND, GoalSpec(fairness=2.0, label="fairness")),),
-            },
+            {"n_vehicles": 20.0, "class_probs": (0.7, 0.25, 0.05, 0.0), "class_rate_multiplier": (1.0, 3.0, 1.0, 1.0)},
+            commands=(ScheduledCommand(0, FAIRNESS_COMMAND, FAIRNESS_GOAL),),
             n_slots=300,
         ),
     )
