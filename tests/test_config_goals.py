@@ -124,7 +124,7 @@ def test_issue_command_rejects_bad_goal(goal: Any) -> None:
 
 
 def test_issue_command_shows_in_info_and_counts() -> None:
-    env = _env()
+    env = _env(goal_channel="truth")
     env.reset(seed=0)
     action = np.zeros(env.action_space.shape, dtype=np.float32)
     env.unwrapped.issue_command("reduce latency for everyone")
@@ -162,7 +162,7 @@ def test_goal_changes_reward_not_physics(vh) -> None:
     [(0.1, 0.5, 0, 5), (0.1, 0.3, 7, 3), (0.1, 0.25, 2, 3), (0.25, 1.0, 1, 4)],
 )
 def test_goal_expires_back_to_balanced(slot_s: float, duration_s: float, issued_at: int, expires_after: int) -> None:
-    env = _env(slot_s=slot_s)
+    env = _env(slot_s=slot_s, goal_channel="truth")
     env.reset(seed=0)
     action = np.zeros(env.action_space.shape, dtype=np.float32)
     for _ in range(issued_at):
@@ -180,7 +180,7 @@ def test_goal_expires_back_to_balanced(slot_s: float, duration_s: float, issued_
 def test_scheduled_command_appears_with_its_slot(vh) -> None:
     goal = GoalSpec(class_weights={"bus": 5.0}, label="buses first")
     plain = _env()
-    scheduled = _env(commands=(ScheduledCommand(slot=3, text="prioritise buses", goal=goal),))
+    scheduled = _env(commands=(ScheduledCommand(slot=3, text="prioritise buses", goal=goal),), goal_channel="truth")
     for episode in range(2):  # the schedule restarts with every episode
         _, info = scheduled.reset(seed=episode)
         plain.reset(seed=episode)
@@ -199,7 +199,9 @@ def test_scheduled_command_appears_with_its_slot(vh) -> None:
 
 
 def test_scheduled_command_at_slot_zero_is_in_reset_info() -> None:
-    env = _env(commands=[ScheduledCommand(slot=0, text="save energy", goal=GoalSpec(beta_energy=4.0))])
+    env = _env(
+        commands=[ScheduledCommand(slot=0, text="save energy", goal=GoalSpec(beta_energy=4.0))], goal_channel="truth"
+    )
     obs, info = env.reset(seed=0)
     assert (info["command"], info["command_id"]) == ("save energy", 1)
     np.testing.assert_array_equal(obs["goal"], GoalSpec(beta_energy=4.0).vector())

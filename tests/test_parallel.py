@@ -238,7 +238,7 @@ def test_missing_and_invalid_actions() -> None:
 
 # --- goals, rendering, the registry ---------------------------------------------------------
 def test_command_sets_the_goal_in_every_observation() -> None:
-    env = make()
+    env = make(goal_channel="truth")
     env.reset(seed=0)
     goal = vecgym.GoalSpec(beta_energy=3.0, label="save energy")
     env.issue_command("save energy", goal)

@@ -2,7 +2,8 @@
 
 ``PredictiveObservation`` feeds every observation to a ``PredictiveTwin`` and adds, for
 h = 1..H (axis 0), the twin's forecasts under ``forecast/*`` keys, plus a hashing embedding of the
-last operator command (``command_embedding``); the interpreted goal is already in ``goal``.
+last operator command (``command_embedding``); ``goal`` is ``VEC-v0``'s goal channel, as its
+``goal_channel`` argument selects (the interpreted goal by default).
 
 | Key                              | Shape        | Meaning                                           |
 |----------------------------------|--------------|---------------------------------------------------|
@@ -135,5 +136,6 @@ def make_pdt_env(
     embed_dim: int = DEFAULT_DIM,
     **config: Any,
 ) -> PredictiveObservation:
-    """The ``VEC-pDT-v0`` entry point: ``VECEnv(**config)`` wrapped with the twin."""
+    """The ``VEC-pDT-v0`` entry point: ``VECEnv(**config)`` wrapped with the twin; ``config`` also
+    carries ``VECEnv``'s ``commands`` and ``goal_channel``."""
     return PredictiveObservation(VECEnv(render_mode=render_mode, **config), horizon, arrivals, embed_dim)

@@ -12,7 +12,7 @@ from gymnasium import spaces
 
 from .actions import check_action
 from .config import VECConfig, as_config
-from .goals import BALANCED, GoalSpec
+from .goals import BALANCED, CommandError, GoalSpec, parse_command
 from .mobility import MobilityModel
 from .observation import observation_space, observe
 from .schedule import ScheduledCommand, check_schedule
@@ -59,11 +59,17 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     | `uplink_backlog_kbit`   | (M,)   | float32 | 0    | 1e9        | data waiting to be uploaded                |
     | `edge_backlog_gcycles`  | (M, K) | float32 | 0    | 1e9        | work queued at the edge per (n, k)         |
     | `arrivals_bytes`        | (M, K) | float32 | 0    | 1e9        | task bytes that arrived in the last slot   |
-    | `qos_weight`            | (M,)   | float32 | 0    | 1e4        | QoS weight of the vehicle under the goal   |
-    | `goal`                  | (12,)  | float32 | 0    | <= 100     | ``GoalSpec.vector()`` of the active goal   |
+    | `qos_weight`            | (M,)   | float32 | 0    | 1e4        | QoS weight under the ground-truth goal     |
+    | `goal`                  | (12,)  | float32 | 0    | <= 100     | the goal channel (see ``goal_channel``)    |
     | `slot`                  | (1,)   | int64   | 0    | 2^63-1     | slot index t                               |
 
     The actual rate in a slot is (W / number of uploading vehicles)·log2(1+SNR).
+
+    `goal` is ``GoalSpec.vector()`` of the goal that ``goal_channel`` selects: with
+    ``"interpreted"`` (default) the goal ``vecgym.goals.parse_command`` made of the last command
+    text (balanced before any command, or after that goal's ``duration_s``); with ``"truth"`` the
+    ground-truth goal that sets the reward (an *oracle* input: no deployed agent is told it); with
+    ``"none"`` zeros. `qos_weight` always follows the ground-truth goal, whatever ``goal_channel``.
 
     ## Rewards
 
@@ -89,22 +95,30 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     ``metrics`` (this slot: tasks, latency, energy split, violations, edge utilisation, ...),
     ``reward_terms``, ``action_repairs`` (count by kind), ``command`` (text of the last operator
-    command or None), ``command_id`` (1, 2, ... per command; 0 = none), ``goal`` (the active
-    GoalSpec's label). ``env.unwrapped.episode_metrics()`` gives the running episode totals.
+    command or None), ``command_id`` (1, 2, ... per command; 0 = none), ``goal`` (the label of the
+    ground-truth goal, for logging), ``goal_channel`` (the mode) and ``interpretation``: with
+    ``goal_channel="interpreted"`` a dict ``{"label", "refused", "error"}`` (the label of the
+    interpreted goal in force; whether ``parse_command`` refused the last command, and its
+    ``CommandError`` message; a refused command leaves the previous interpreted goal in force),
+    otherwise None. ``env.unwrapped.episode_metrics()`` gives the running episode totals.
 
     ## Arguments
 
-    ``gym.make("VEC-v0", render_mode=None, commands=(), **config)`` where ``config`` holds any field
-    of ``vecgym.VECConfig`` (``n_vehicles``, ``n_max``, ``n_task_types``, ``slot_s``, ``strict``, the
-    Table 1 parameters, the noise levels, ...). A bad value raises ``ValueError`` naming the field
-    and the allowed range. ``commands`` is the operator command schedule, a sequence of
-    ``vecgym.ScheduledCommand(slot, text, goal)``: each is issued (see ``issue_command``) before
-    the step of time slot ``slot``, every episode. It is not part of the physics config.
+    ``gym.make("VEC-v0", render_mode=None, commands=(), goal_channel="interpreted", **config)``
+    where ``config`` holds any field of ``vecgym.VECConfig`` (``n_vehicles``, ``n_max``,
+    ``n_task_types``, ``slot_s``, ``strict``, the Table 1 parameters, the noise levels, ...). A bad
+    value raises ``ValueError`` naming the field and the allowed range. ``commands`` is the operator
+    command schedule, a sequence of ``vecgym.ScheduledCommand(slot, text, goal)``: each is issued
+    (see ``issue_command``) before the step of time slot ``slot``, every episode; it is not part of
+    the physics config. ``goal_channel`` (one of ``GOAL_CHANNELS``) selects what the observation's
+    `goal` holds (see above).
 
     ## Version History
 
-    * v0: initial release.
+    * v0: initial release; the ``commands`` and ``goal_channel`` arguments added.
     """
+
+    GOAL_CHANNELS: ClassVar[tuple[str, ...]] = ("interpreted", "truth", "none")
 
     metadata: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
         "render_modes": ["rgb_array"],
@@ -117,12 +131,16 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         config: VECConfig | Mapping[str, Any] | None = None,
         mobility: MobilityModel | None = None,
         commands: Iterable[ScheduledCommand] | None = None,
+        goal_channel: str = "interpreted",
         **config_kwargs: Any,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode {render_mode!r} is not supported; use one of {self.metadata['render_modes']}"
             )
+        if not isinstance(goal_channel, str) or goal_channel not in self.GOAL_CHANNELS:
+            raise ValueError(f"goal_channel must be one of {self.GOAL_CHANNELS}, got {goal_channel!r}")
+        self.goal_channel = goal_channel
         self.cfg = as_config(config, **config_kwargs)
         self.commands = check_schedule(commands)
         self.render_mode = render_mode
@@ -134,7 +152,10 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._command: str | None = None
         self._command_id = 0
         self._goal_expires_s = math.inf
-        self._goal_vec = BALANCED.vector()
+        self._interpreted = BALANCED
+        self._interpreted_expires_s = math.inf
+        self._refusal: str | None = None  # CommandError message of the last command, if refused
+        self._goal_vec = BALANCED.vector()  # the observation's goal channel, set by reset()
         self._has_reset = False
 
     # ------------------------------------------------------------------------------------------
@@ -145,7 +166,9 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.sim.reset(self.np_random)
         self._command = None
         self._command_id = 0
+        self._refusal = None
         self._set_goal(BALANCED)
+        self._set_interpreted(BALANCED)
         self._has_reset = True
         self._issue_scheduled()
         info = self._info(None, {"dtype": 0, "nan": 0, "range": 0, "edge_budget": 0})
@@ -159,6 +182,8 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.sim.metrics.action_repairs += sum(repairs.values())
         if self.sim.t >= self._goal_expires_s - 1e-9:
             self._set_goal(BALANCED)
+        if self.sim.t >= self._interpreted_expires_s - 1e-9:
+            self._set_interpreted(BALANCED)
         self._issue_scheduled()
         obs = observe(self.sim, self._goal_vec)
         return obs, result.reward, False, False, self._info(result, repairs)
@@ -166,7 +191,9 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     # ------------------------------------------------------------------------------------------
     def issue_command(self, text: str, goal: GoalSpec | None = None) -> None:
         """Record an operator command: ``text`` reaches agents in ``info["command"]``; ``goal``
-        (the ground truth, optional) becomes the objective of the reward from the next slot."""
+        (the ground truth, optional) becomes the objective of the reward from the next slot. With
+        ``goal_channel="interpreted"``, ``parse_command(text)`` replaces the interpreted goal, unless
+        it refuses the text: then the previous one stays and ``info["interpretation"]`` says so."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"command text must be a non-empty string, got {text!r}")
         if goal is not None and not isinstance(goal, GoalSpec):
@@ -177,11 +204,24 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._command_id += 1
         if goal is not None:
             self._set_goal(goal)
+        if self.goal_channel == "interpreted":
+            try:
+                interpreted = parse_command(self._command)
+            except CommandError as exc:
+                self._refusal = str(exc)
+            else:
+                self._refusal = None
+                self._set_interpreted(interpreted)
 
     @property
     def goal(self) -> GoalSpec:
         """The active ground-truth goal (the reward's objective)."""
         return self.sim.goal
+
+    @property
+    def interpreted_goal(self) -> GoalSpec | None:
+        """The goal ``parse_command`` made of the commands (``goal_channel="interpreted"``), else None."""
+        return self._interpreted if self.goal_channel == "interpreted" else None
 
     def episode_metrics(self) -> dict[str, Any]:
         """Running totals of the episode (latency ms, energy J, violation %, fairness, ...)."""
@@ -190,8 +230,21 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     # ------------------------------------------------------------------------------------------
     def _set_goal(self, goal: GoalSpec) -> None:
         self.sim.set_goal(goal)
-        self._goal_vec = goal.vector()
-        self._goal_expires_s = self.sim.t + goal.duration_s if goal.duration_s is not None else math.inf
+        self._goal_expires_s = _expiry_s(self.sim.t, goal)
+        self._goal_vec = self._channel_vector()
+
+    def _set_interpreted(self, goal: GoalSpec) -> None:
+        self._interpreted = goal
+        self._interpreted_expires_s = _expiry_s(self.sim.t, goal) if self.goal_channel == "interpreted" else math.inf
+        self._goal_vec = self._channel_vector()
+
+    def _channel_vector(self) -> np.ndarray:
+        """The observation's `goal`: the vector of the goal that ``goal_channel`` selects, (12,) float32."""
+        if self.goal_channel == "truth":
+            return self.sim.goal.vector()
+        if self.goal_channel == "interpreted":
+            return self._interpreted.vector()
+        return np.zeros_like(BALANCED.vector())
 
     def _issue_scheduled(self) -> None:
         for cmd in self.commands:
@@ -204,7 +257,15 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             "command": self._command,
             "command_id": self._command_id,
             "goal": self.sim.goal.label,
+            "goal_channel": self.goal_channel,
+            "interpretation": None,
         }
+        if self.goal_channel == "interpreted":
+            info["interpretation"] = {
+                "label": self._interpreted.label,
+                "refused": self._refusal is not None,
+                "error": self._refusal,
+            }
         if result is not None:
             info["metrics"] = result.metrics
             info["reward_terms"] = result.reward_terms
@@ -220,3 +281,8 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     def close(self) -> None:
         pass
+
+
+def _expiry_s(now_s: float, goal: GoalSpec) -> float:
+    """When ``goal``, set at ``now_s``, reverts to balanced (inf if it has no ``duration_s``)."""
+    return now_s + goal.duration_s if goal.duration_s is not None else math.inf

@@ -49,8 +49,8 @@ repaired (NaN → 0, clip to [0, 1]) and counted in ``info["action_repairs"]``. 
 | `uplink_backlog_kbit`   | (1,)  | float32 | data waiting to be uploaded                          |
 | `edge_backlog_gcycles`  | (K,)  | float32 | work queued at the edge for each of its task types   |
 | `arrivals_bytes`        | (K,)  | float32 | task bytes that arrived in the last slot             |
-| `qos_weight`            | (1,)  | float32 | the vehicle's QoS weight under the active goal       |
-| `goal`                  | (12,) | float32 | ``GoalSpec.vector()`` of the active goal             |
+| `qos_weight`            | (1,)  | float32 | the vehicle's QoS weight under the ground-truth goal |
+| `goal`                  | (12,) | float32 | ``VECEnv``'s goal channel (see ``goal_channel``)     |
 | `n_active_frac`         | (1,)  | float32 | number of active vehicles / n_max, in [0, 1]         |
 
 **State.** ``state()`` concatenates ``VECEnv``'s observation arrays in the order ``STATE_KEYS``
@@ -59,13 +59,14 @@ float32: the global view for a centralised critic.
 
 **Rewards and infos.** Every agent receives ``VECEnv``'s team reward. Every agent's info is *the
 same* dict (one object, not copies, to keep a step O(n_max)): ``VECEnv``'s info (``metrics``,
-``reward_terms``, ``command``, ``command_id``, ``goal``) with ``action_repairs`` by kind
-(``dtype``, ``nan``, ``range``, ``missing``) and ``edge_share_normalised``.
+``reward_terms``, ``command``, ``command_id``, ``goal``, ``goal_channel``, ``interpretation``) with
+``action_repairs`` by kind (``dtype``, ``nan``, ``range``, ``missing``) and ``edge_share_normalised``.
 
 **Arguments.** ``vecgym.parallel_env(render_mode=None, max_cycles=1000, config=None, **config)``:
 ``max_cycles`` = steps before every agent is truncated; ``config`` and the keywords are those of
-``VECEnv`` (any field of ``vecgym.VECConfig``). ``render_mode="rgb_array"`` draws the road with
-``vecgym.render``. ``aec_env(...)`` (``pettingzoo.make("aec", "VEC-v0")``) is the AEC version.
+``VECEnv`` (any field of ``vecgym.VECConfig``, ``commands`` and ``goal_channel``).
+``render_mode="rgb_array"`` draws the road with ``vecgym.render``. ``aec_env(...)``
+(``pettingzoo.make("aec", "VEC-v0")``) is the AEC version.
 """
 
 from __future__ import annotations
