@@ -1,0 +1,56 @@
+"""Which implementation of the engine's hot spots an ``Engine`` calls: ``Engine(kernels=...)``.
+
+* ``"numpy"``: the reference functions (``rng``, ``fifo``, ``phases``, ``arrivals``, ``traffic``,
+  ``radio`` and ``Engine._settle``): plain array code, the semantics' source of truth.
+* ``"numba"``: ``vecgym.core.kernels``, compiled fast paths that compute the same numbers (tested
+  against the reference in ``tests/test_kernels.py``); ImportError without numba.
+* ``"auto"`` (default): numba when it can be imported, else numpy; ``engine.kernels`` says which.
+"""
+
+from __future__ import annotations
+
+import types
+
+from . import arrivals, fifo, phases, radio, traffic
+
+KERNELS = ("auto", "numpy", "numba")
+
+#: The reference implementation (``settle`` and ``arrive`` None: the engine's own ``_settle`` and ``_arrive``).
+REFERENCE = types.SimpleNamespace(
+    name="numpy",
+    fifo_slot=fifo.fifo_slot,
+    local_phase=phases.local_phase,
+    uplink_phase=phases.uplink_phase,
+    edge_phase=phases.edge_phase,
+    downloading=phases.downloading,
+    downlink_phase=phases.downlink_phase,
+    draw_arrivals=arrivals.draw_arrivals,
+    settle=None,
+    arrive=None,
+    initial=traffic.initial,
+    entries=traffic.entries,
+    advance=traffic.advance,
+    fading_draw=radio.fading_draw,
+    draw_radio_map=radio.draw_radio_map,
+    drift_radio_map=radio.drift_radio_map,
+    map_shadowing_db=radio.map_shadowing_db,
+    activity_init=arrivals.activity_init,
+    activity_step=arrivals.activity_step,
+)
+
+
+def select(kernels: str) -> types.SimpleNamespace:
+    """The implementation for ``kernels`` (one of ``KERNELS``); its ``name`` is "numpy" or "numba"."""
+    if not isinstance(kernels, str) or kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {KERNELS}, got {kernels!r}")
+    if kernels == "numpy":
+        return REFERENCE
+    try:
+        from .kernels import FAST
+    except ImportError as exc:
+        if kernels == "numba":
+            raise ImportError(
+                "Engine(kernels='numba') needs numba: pip install numba (or pip install 'vecgym[fast]')"
+            ) from exc
+        return REFERENCE
+    return FAST
