@@ -60,18 +60,23 @@ def _run_python(code: str) -> str:
 
 
 # --- env checker and registration ---------------------------------------------------------------
+PRESETS = ["paper", "corridor"]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("env_id", VECGYM_IDS)
 @pytest.mark.parametrize("render_mode", [None, "rgb_array"])
-def test_check_env(env_id: str, render_mode: str | None) -> None:
-    env = gym.make(env_id, n_vehicles=6, render_mode=render_mode)
+def test_check_env(env_id: str, render_mode: str | None, preset: str) -> None:
+    env = gym.make(env_id, preset=preset, n_vehicles=6, render_mode=render_mode)
     check_env(env.unwrapped, skip_render_check=False)
     env.close()
 
 
+@pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("env_id", VECGYM_IDS)
-def test_check_env_without_warnings(env_id: str) -> None:
+def test_check_env_without_warnings(env_id: str, preset: str) -> None:
     """Spaces are tight enough that Gymnasium's checker has nothing to warn about."""
-    env = gym.make(env_id, n_vehicles=6)
+    env = gym.make(env_id, preset=preset, n_vehicles=6)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_env(env.unwrapped)
@@ -338,18 +343,24 @@ def _rss_bytes() -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc for the resident set size")
-def test_resident_memory_flat_over_20000_slots(vh) -> None:
-    """20,000 slots at N = 30 (untraced, so at full speed): the process's resident memory after
-    slot 20,000 is within a few MB of that after slot 2,000. The stable policy offloads 80%."""
+def test_resident_memory_and_tasks_in_flight_flat_over_20000_slots_of_random_actions() -> None:
+    """20,000 slots at N = 30 under random actions (a poor policy that overloads the road): the
+    process's resident memory after slot 20,000 is within a few MB of that after slot 2,000, and
+    the tasks in flight stay flat (drops at cap deadlines bound them)."""
     env = gym.make("VEC-v0", n_vehicles=30, max_episode_steps=None)
-    obs, _ = env.reset(seed=1)
-    rss = {}
+    env.reset(seed=1)
+    env.action_space.seed(1)
+    rss, in_flight = {}, []
     for i in range(1, 20_001):
-        obs, *_ = env.step(vh.proportional_action(env, obs, w=0.8))
+        _, _, _, _, info = env.step(env.action_space.sample())
+        in_flight.append(info["metrics"]["tasks_in_flight"])
         if i in (2_000, 20_000):
             gc.collect()
             rss[i] = _rss_bytes()
     assert rss[20_000] - rss[2_000] < 8e6, rss
+    early, late = np.mean(in_flight[2_000:4_000]), np.mean(in_flight[18_000:20_000])
+    assert late < 1.2 * early, (early, late)
+    assert env.unwrapped.episode_metrics()["tasks_dropped"] > 0  # the bound was needed
 
 
 # --- rendering ----------------------------------------------------------------------------------

@@ -48,11 +48,13 @@ def test_pending_tasks_count_as_violations_once_their_deadline_passes() -> None:
             arrived_early += info["metrics"]["tasks_arrived"]
         assert info["metrics"]["tasks_completed"] == 0
     m = env.episode_metrics()
-    # Deadline 200 ms = 2 slots: tasks of the first 9 slots are past it after 12 slots.
+    # Deadline 200 ms = 2 slots: tasks of the first 9 slots are past it after 12 slots; those of
+    # the first 6 slots reached cap = 3 deadlines (600 ms) and were dropped, counted once each.
     assert m["violations"] >= arrived_early > 0
     assert m["violation_rate_pct"] == pytest.approx(100.0)
-    assert m["tasks_pending_late"] == m["violations"]
-    assert m["tasks_pending"] == m["tasks_arrived"]
+    assert m["tasks_dropped"] > 0
+    assert m["tasks_pending"] + m["tasks_dropped"] == m["tasks_arrived"]
+    assert m["tasks_pending_late"] == m["violations"] - m["tasks_dropped"]
 
 
 def test_peak_violation_uses_the_partial_window_of_short_episodes() -> None:

@@ -614,11 +614,6 @@ def test_migration_delay_and_energy_at_a_handover():
     assert world.total("violations") == 1  # 127 ms > 100 ms
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine charges migration energy (and reports handovers) in the slot "
-    "after the boundary that performs it; spec: 'charged in the slot whose end boundary performs it'",
-)
 def test_migration_energy_is_charged_in_the_slot_whose_end_boundary_performs_it():
     world = handover_world()
     world.arrive(0, 0, 0.01, 1000.0)

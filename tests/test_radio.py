@@ -475,11 +475,6 @@ def test_fading_power_on_a_stationary_road_has_mean_one():
     assert np.mean(p < math.log(2.0)) == pytest.approx(0.5, abs=0.02)  # Exp(1): median ln 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the v2 engine ignores VECConfig.fading: with fading=False |h|² still "
-    "follows the AR(1) Rayleigh process (fade is drawn at admission and stepped every boundary)",
-)
 def test_fading_off_means_unit_channel_power():
     world = paper([Veh(1300.0, 25.0)], fading=False)
     for _ in range(3):

@@ -382,14 +382,6 @@ def test_reference_model_sees_a_real_difference() -> None:
             ref.run_slot(eng.trace[s])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine bug: Engine._move sets t_cut = t0 + tau for a vehicle that stays, which differs from "
-        "t1 = (slot+1)*tau by an ulp in ~30% of slots (spec §Notation: t_cut is t1); uplink, edge and download "
-        "then stop at t0 + tau"
-    ),
-)
 def test_t_cut_is_t1_for_staying_vehicles() -> None:
     cfg = VECConfig.from_kwargs(preset="paper", n_vehicles=10.0)
     eng = Engine(cfg, n_roads=1)

@@ -27,8 +27,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from vecgym import channel
 from vecgym.config import VECConfig
+from vecgym.core import radio
 
 from .arrivals import FORECASTERS, ArrivalForecaster
 from .kalman import ConstantVelocityKF
@@ -159,8 +159,8 @@ class PredictiveTwin:
         self.s_db = rho * self.s_db
         self.s_var = rho * rho * self.s_var + var_s * (1.0 - rho * rho)
         # Update with the residual of the observed SNR after path loss and the mean fading.
-        dist = channel.distance_m(self.kf.x[:, 0], self.y_m, cfg)
-        z = snr_db - channel.mean_snr_db(dist, 0.0, cfg) - self._fade_mean_db
+        dist = radio.nearest_rsu_distance_m(self.kf.x[:, 0], self.y_m, cfg)
+        z = snr_db - radio.mean_snr_db(dist, 0.0, cfg) - self._fade_mean_db
         gain = self.s_var / (self.s_var + self._meas_var)
         self.s_db = np.where(mask, self.s_db + gain * (np.nan_to_num(z) - self.s_db), self.s_db)
         self.s_var = np.where(mask, (1.0 - gain) * self.s_var, self.s_var)
@@ -181,8 +181,8 @@ class PredictiveTwin:
         rho = np.exp(-dx / cfg.shadowing_decorr_m)
         s_mean = rho * self.s_db
         s_var = rho * rho * self.s_var + cfg.shadowing_std_db**2 * (1.0 - rho * rho)
-        dist = channel.distance_m(x, self.y_m[None, :], cfg)
-        snr_db = channel.mean_snr_db(dist, -s_mean, cfg)
+        dist = radio.nearest_rsu_distance_m(x, self.y_m[None, :], cfg)
+        snr_db = radio.mean_snr_db(dist, -s_mean, cfg)
         snr_std = np.sqrt(s_var)
         snr_lin = 10.0 ** (snr_db / 10.0)
         w_mbps = cfg.bandwidth_hz * 1e-6

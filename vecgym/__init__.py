@@ -39,7 +39,12 @@ __version__ = "0.1.0"
 MAX_EPISODE_STEPS = MAX_CYCLES
 
 if "VEC-v0" not in registry:
-    register(id="VEC-v0", entry_point="vecgym.env:VECEnv", max_episode_steps=MAX_EPISODE_STEPS)
+    register(
+        id="VEC-v0",
+        entry_point="vecgym.env:VECEnv",
+        vector_entry_point="vecgym.vector:VECVectorEnv",
+        max_episode_steps=MAX_EPISODE_STEPS,
+    )
 # The predictive twin lives in the ``twins`` package (which depends on vecgym, not the reverse):
 # the string entry point imports it only when the env is made.
 if "VEC-pDT-v0" not in registry:

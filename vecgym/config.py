@@ -8,6 +8,7 @@ and the allowed range, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,20 +21,27 @@ from .vocab import CLASSES, DEFAULT_TYPE_NAMES
 _KMH = 1.0 / 3.6
 
 
-def default_kappa_edge(kappa_vehicle: float, vehicle_cpu_hz: float, edge_cpu_hz: float) -> float:
-    """κ_e such that the edge's energy per cycle at a fair share is 1/4 of local computing.
+def default_kappa_edge(kappa_vehicle: float, vehicle_cpu_hz: float, edge_cpu_hz: float, phi: float = 1.0) -> float:
+    """κ_e = φ·κ_v·f_v² / F_e²: at full speed (Σa = 1) an edge cycle costs φ times a local cycle.
 
-    Fair share = F_e / (N_ref · K) with N_ref = 20 vehicles and K = 3 types (6.67 GHz with the
-    defaults); local energy per cycle = κ_v·f_v² = 1e-28 · (5e9)² = 2.5e-9 J. Hence
-    κ_e = 0.25 · 2.5e-9 / (400e9 / 60)² ≈ 1.406e-29 J/(cycle·Hz²) by default. A share faster than
-    about 13 GHz then costs more per cycle than the vehicle's own CPU: saving energy costs latency.
+    The edge server runs at f = Σa·F_e (DVFS) and every cycle costs κ_e·f²: at half speed a cycle
+    costs a quarter, so asking for less total share is slower and cheaper per cycle, while the
+    split of a given total does not change the cost of the work. With the defaults
+    κ_e = 1e-28·(5e9)² / (400e9)² ≈ 1.56e-32 J/(cycle·Hz²), and a cycle at full speed costs
+    2.5e-9 J, what the vehicle's own CPU pays.
     """
-    return 0.25 * kappa_vehicle * vehicle_cpu_hz**2 / (edge_cpu_hz / 60.0) ** 2
+    return phi * kappa_vehicle * vehicle_cpu_hz**2 / edge_cpu_hz**2
 
 
 @dataclass(frozen=True)
 class VECConfig:
     """Physical-layer parameters. Defaults reproduce the paper's Table 1 where it gives a value."""
+
+    # --- preset ----------------------------------------------------------------------------
+    preset: str = "paper"
+    """``"paper"`` (Table 1: a 2 km road, one RSU covering it) or ``"corridor"`` (6 km, an RSU
+    every km with coverage gaps and a backhaul). ``from_kwargs`` / ``gym.make`` apply the preset's
+    values first, then your overrides (``PRESETS`` lists them)."""
 
     # --- population and layout -------------------------------------------------------------
     n_vehicles: float = 20.0
@@ -53,7 +61,19 @@ class VECConfig:
     lane_offset_m: float = 8.0
     """Lateral distance from the RSU to the first lane centre."""
     lane_width_m: float = 3.75
-    rsu_x_m: float = 1000.0
+    rsu_x_m: tuple[float, ...] = (1000.0,)
+    """Positions of the RSUs along the road (m); each has its own edge server of ``edge_cpu_hz``."""
+    coverage_radius_m: float = 1e6
+    """A vehicle within this distance (along x) of its nearest RSU is served by it; beyond, it is
+    in a coverage gap (no RSU). The paper's single RSU covers the whole road."""
+    tunnels: tuple[tuple[float, float], ...] = ()
+    """(x_start_m, x_end_m) stretches with no coverage at all."""
+    backhaul_delay_s: float = 2e-3
+    """Delay per backhaul hop between adjacent RSUs."""
+    backhaul_rate_bps: float = 1e9
+    """Rate of each backhaul link (one FIFO per adjacent RSU pair)."""
+    backhaul_energy_j_per_bit: float = 20e-9
+    """Energy per bit per hop of a migration over the backhaul."""
     antenna_height_m: float = 10.0
     speed_min_kmh: float = 60.0
     speed_max_kmh: float = 100.0
@@ -66,16 +86,37 @@ class VECConfig:
     speed_change_rate_hz: float = 0.3
     """Rate of target-speed changes per vehicle in dynamic mode (Poisson)."""
     accel_max_mps2: float = 3.0
-    """Bounded acceleration / deceleration in dynamic mode."""
+    """Bounded acceleration / deceleration in dynamic mode and after incidents."""
+    incidents: tuple[tuple[float, float, float, float, float], ...] = ()
+    """(x_start_m, x_end_m, t_start_s, t_end_s, speed_kmh): a stretch where the speed is capped for
+    a while; vehicles bunch up behind it and leave as a platoon when it clears."""
+    ramps: tuple[tuple[float, float, float, float], ...] = ()
+    """(x_m, t_start_s, t_end_s, rate_hz): an on-ramp adding Poisson entries at x during a surge."""
 
     # --- channel ---------------------------------------------------------------------------
     bandwidth_hz: float = 20e6
     carrier_hz: float = 5.9e9
     tx_power_w: float = 0.2
+    rsu_tx_power_w: float = 1.0
+    """Power of the RSU's result downlink."""
+    downlink_bandwidth_hz: float = 20e6
+    """Downlink band per RSU, shared equally among the vehicles it is sending results to."""
+    max_spectral_efficiency: float = 7.4
+    """Cap on log2(1 + SNR) (bit/s/Hz): the highest modulation and coding rate (256-QAM, 5/6 ≈ 7.4)."""
+    noise_model: str = "fixed"
+    """``"fixed"``: ``noise_w`` whatever the band (the paper); ``"thermal"``: -174 dBm/Hz over the
+    band a link actually uses, plus ``noise_figure_db``."""
     noise_w: float = 1e-14
-    """σ² = -110 dBm over the band a vehicle uses (the paper's convention)."""
+    """σ² = -110 dBm (the paper's convention; 9 dB below the thermal floor of 20 MHz)."""
+    noise_psd_dbm_hz: float = -174.0
+    noise_figure_db: float = 9.0
     shadowing_std_db: float = 8.0
     shadowing_decorr_m: float = 50.0
+    """Gudmundson decorrelation distance of the radio map along the road."""
+    radio_map_grid_m: float = 10.0
+    """Grid spacing of the radio map (linear interpolation between points)."""
+    radio_map_drift_s: float | None = None
+    """None: the radio map is fixed for the episode; else its AR(1) time constant (s)."""
     fading: bool = True
     """Rayleigh block fading per slot, AR(1) with ρ = J0(2π f_d τ)."""
 
@@ -85,8 +126,9 @@ class VECConfig:
     kappa_vehicle: float = 1e-28
     """Effective switched capacitance of a vehicle CPU, J/(cycle·Hz²)."""
     kappa_edge: float | None = None
-    """Effective switched capacitance of the edge server; None derives it from ``kappa_vehicle``,
-    ``vehicle_cpu_hz`` and ``edge_cpu_hz`` (see ``default_kappa_edge``)."""
+    """Effective switched capacitance of the edge server; None derives it (``default_kappa_edge``)."""
+    edge_energy_phi: float = 1.0
+    """φ: an edge cycle at full speed costs φ times a local cycle (when ``kappa_edge`` is None)."""
 
     # --- tasks -----------------------------------------------------------------------------
     task_size_bytes: tuple[tuple[float, float], ...] = ((1000.0, 1500.0),)
@@ -95,9 +137,13 @@ class VECConfig:
     """Per-type CPU cycles per byte; one value is used for every type."""
     deadline_s: tuple[float, ...] = (0.2,)
     """Per-type deadline in seconds; one value is used for every type."""
-    task_rate_hz: tuple[float, ...] = (17.0,)
+    task_rate_hz: tuple[float, ...] = (44.0 / 3.0,)
     """Per-type mean arrival rate per vehicle (tasks/s); one value is used for every type.
-    Calibrated (17 tasks/s per type with K = 3), see README."""
+    Calibrated: 44 tasks/s per vehicle puts N = 30 in the narrow window where `go` misses >= 15%
+    and the fluid bound <= 2% (README, ``python -m benchmarks.calibrate``)."""
+    result_ratio: tuple[float, ...] = (0.0,)
+    """Per-type result size as a fraction of the offloaded input (downloaded from the serving RSU).
+    The paper neglects results (0)."""
     activity_corr: float = 0.95
     """Per-slot autocorrelation of each (vehicle, type) log-normal activity level."""
     activity_std: float = 0.5
@@ -117,9 +163,14 @@ class VECConfig:
 
     # --- reward and metrics ----------------------------------------------------------------
     qos_cost_cap: float = 3.0
-    """A task costs min(latency / deadline_eff, cap); a failed or overdue task costs cap."""
+    """A task costs min(latency / deadline_eff, cap); one that fails or reaches cap deadlines of
+    age is dropped from every queue at that slot boundary and costs cap."""
     peak_window_slots: int = 10
     """Sliding window (slots) of the peak violation rate."""
+    fairness_window_slots: int = 20
+    """Window (slots) of Jain's index in the reward's fairness term."""
+    fairness_min_tasks: int = 5
+    """A vehicle counts in Jain's index once it has this many resolved tasks in the window."""
 
     # ----------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -128,6 +179,8 @@ class VECConfig:
             value = getattr(self, f.name)
             if isinstance(value, np.generic):
                 object.__setattr__(self, f.name, value.item())
+        if isinstance(self.rsu_x_m, int | float) and not isinstance(self.rsu_x_m, bool):
+            object.__setattr__(self, "rsu_x_m", (float(self.rsu_x_m),))  # one RSU, as in v1
         _validate(self)
 
     @property
@@ -135,21 +188,34 @@ class VECConfig:
         """κ_e in use: ``kappa_edge`` or, when None, ``default_kappa_edge`` of this config."""
         if self.kappa_edge is not None:
             return self.kappa_edge
-        return default_kappa_edge(self.kappa_vehicle, self.vehicle_cpu_hz, self.edge_cpu_hz)
+        return default_kappa_edge(self.kappa_vehicle, self.vehicle_cpu_hz, self.edge_cpu_hz, self.edge_energy_phi)
+
+    @property
+    def n_servers(self) -> int:
+        """Number of RSUs (each with its own edge server)."""
+        return len(self.rsu_x_m)
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> VECConfig:
-        """Build a config from keyword overrides; unknown keys raise ``ValueError``."""
+        """Build a config from keyword overrides on top of the preset's values.
+
+        Unknown keys or presets raise ``ValueError``.
+        """
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(kwargs) - names)
         if unknown:
             raise ValueError(f"unknown config key(s) {unknown}; valid keys are: {', '.join(sorted(names))}")
-        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()}
+        preset = kwargs.get("preset", "paper")
+        if preset not in PRESETS:
+            raise ValueError(f"config 'preset' = {preset!r} is unknown; use one of {sorted(PRESETS)}")
+        kwargs = {**PRESETS[preset], **kwargs}
+        kwargs = {k: (_tuplify(v) if isinstance(v, list) else v) for k, v in kwargs.items()}
         return cls(**kwargs)
 
     def replace(self, **kwargs: Any) -> VECConfig:
-        """A copy with some fields changed (validated)."""
-        return VECConfig.from_kwargs(**{**self.as_dict(), **kwargs})
+        """A copy with some fields changed (validated); the preset's values are not re-applied."""
+        merged = {**self.as_dict(), **kwargs}
+        return VECConfig(**{k: (_tuplify(v) if isinstance(v, list) else v) for k, v in merged.items()})
 
     def as_dict(self) -> dict[str, Any]:
         """Shallow field dict (round-trips through ``from_kwargs``)."""
@@ -171,6 +237,12 @@ class VECConfig:
     @property
     def speed_max_mps(self) -> float:
         return (self.dyn_speed_max_kmh if self.dynamic_speed else self.speed_max_kmh) * _KMH
+
+    @property
+    def speed_mean_inverse(self) -> float:
+        """E[1/v] (s/m) of the entry speeds U[v_min, v_max]."""
+        lo, hi = self.speed_min_kmh * _KMH, self.speed_max_kmh * _KMH
+        return math.log(hi / lo) / (hi - lo) if hi > lo else 1.0 / lo
 
     @property
     def entry_rate_hz(self) -> float:
@@ -200,7 +272,19 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "n_lanes": (1, 16, "[]"),
     "lane_offset_m": (0.0, 1e3, "[]"),
     "lane_width_m": (0.0, 100.0, "(]"),
-    "rsu_x_m": (-1e6, 1e6, "[]"),
+    "coverage_radius_m": (0.0, 1e9, "[]"),
+    "backhaul_delay_s": (0.0, 10.0, "[]"),
+    "backhaul_rate_bps": (0.0, 1e15, "(]"),
+    "backhaul_energy_j_per_bit": (0.0, 1.0, "[]"),
+    "rsu_tx_power_w": (0.0, 1e4, "(]"),
+    "downlink_bandwidth_hz": (0.0, 1e12, "(]"),
+    "max_spectral_efficiency": (0.0, 100.0, "(]"),
+    "noise_psd_dbm_hz": (-300.0, 0.0, "[]"),
+    "noise_figure_db": (0.0, 100.0, "[]"),
+    "radio_map_grid_m": (0.0, 1e4, "(]"),
+    "edge_energy_phi": (0.0, 1e6, "[]"),
+    "fairness_window_slots": (1, 100_000, "[]"),
+    "fairness_min_tasks": (1, 1_000_000, "[]"),
     "antenna_height_m": (0.0, 1e3, "[]"),
     "speed_min_kmh": (0.0, 500.0, "(]"),
     "speed_max_kmh": (0.0, 500.0, "(]"),
@@ -296,6 +380,81 @@ def _validate(cfg: VECConfig) -> None:
             raise ValueError(f"config 'hot_zones[{i}]' must be (centre_m, width_m, gain), got {zone!r}")
         _check_range(f"hot_zones[{i}].width_m", zone[1], 0.0, 1e6, "(]")
         _check_range(f"hot_zones[{i}].gain", zone[2], 0.0, 1e3, "[]")
+    _validate_v2(cfg)
+
+
+def _validate_v2(cfg: VECConfig) -> None:
+    """Checks of the v2 fields: preset, RSUs, tunnels, traffic events, noise model, result sizes."""
+    if cfg.preset not in PRESETS:
+        raise ValueError(f"config 'preset' = {cfg.preset!r} is unknown; use one of {sorted(PRESETS)}")
+    if cfg.noise_model not in ("fixed", "thermal"):
+        raise ValueError(f"config 'noise_model' = {cfg.noise_model!r}; use 'fixed' or 'thermal'")
+    rsu = cfg.rsu_x_m
+    if not isinstance(rsu, tuple) or not rsu:
+        raise ValueError(f"config 'rsu_x_m' must be a non-empty tuple of positions (m), got {rsu!r}")
+    for i, x in enumerate(rsu):
+        _check_range(f"rsu_x_m[{i}]", x, -1e6, 1e6, "[]")
+    if any(b <= a for a, b in itertools.pairwise(rsu)):
+        raise ValueError(f"config 'rsu_x_m' must be strictly increasing, got {rsu}")
+    if cfg.radio_map_drift_s is not None:
+        _check_range("radio_map_drift_s", cfg.radio_map_drift_s, 0.0, 1e9, "(]")
+    _check_per_type(cfg, "result_ratio", 0.0, 1e3, "[]")
+    _check_tuples(cfg, "tunnels", 2)
+    _check_tuples(cfg, "incidents", 5)
+    _check_tuples(cfg, "ramps", 4)
+    for i, (x0, x1) in enumerate(cfg.tunnels):
+        if x1 <= x0:
+            raise ValueError(f"config 'tunnels[{i}]' = ({x0}, {x1}) must have x_start_m < x_end_m")
+    for i, (x0, x1, t0, t1, speed) in enumerate(cfg.incidents):
+        if x1 <= x0 or t1 <= t0 or speed <= 0:
+            raise ValueError(
+                f"config 'incidents[{i}]' must be (x_start_m < x_end_m, t_start_s < t_end_s, speed_kmh > 0), "
+                f"got {cfg.incidents[i]}"
+            )
+    for i, (x, t0, t1, rate) in enumerate(cfg.ramps):
+        if not 0.0 <= x <= cfg.road_length_m or t1 <= t0 or rate < 0:
+            raise ValueError(
+                f"config 'ramps[{i}]' must be (0 <= x_m <= road_length_m, t_start_s < t_end_s, rate_hz >= 0), "
+                f"got {cfg.ramps[i]}"
+            )
+
+
+def _check_tuples(cfg: VECConfig, name: str, width: int) -> None:
+    values = getattr(cfg, name)
+    if not isinstance(values, tuple):
+        raise ValueError(f"config '{name}' must be a tuple of {width}-tuples, got {values!r}")
+    for i, item in enumerate(values):
+        if not isinstance(item, tuple) or len(item) != width:
+            raise ValueError(f"config '{name}[{i}]' must be a tuple of {width} numbers, got {item!r}")
+        for j, v in enumerate(item):
+            _check_range(f"{name}[{i}][{j}]", v, -1e9, 1e9, "[]")
+
+
+def _tuplify(value: Any) -> Any:
+    """Lists (from JSON or YAML) become tuples, nested ones too."""
+    return tuple(_tuplify(v) for v in value) if isinstance(value, list | tuple) else value
+
+
+#: The corridor's RSUs: every 1 km from 500 m on a 6 km road.
+CORRIDOR_RSU_X_M: tuple[float, ...] = tuple(500.0 + 1000.0 * i for i in range(6))
+
+#: Preset values, applied under the user's overrides by ``VECConfig.from_kwargs``.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "corridor": {
+        "n_vehicles": 90.0,
+        "road_length_m": 6000.0,
+        "rsu_x_m": CORRIDOR_RSU_X_M,
+        "coverage_radius_m": 450.0,
+        "noise_model": "thermal",
+        "task_size_bytes": ((1000.0, 2000.0), (100e3, 300e3), (500e3, 1e6)),
+        "cycles_per_byte": (0.25e6, 2e3, 200.0),
+        "deadline_s": (0.1, 0.5, 2.0),
+        "result_ratio": (0.1, 0.05, 0.01),
+        "task_rate_hz": (10.0, 1.3, 0.5),
+        "hot_zones": ((1200.0, 200.0, 1.0), (3800.0, 200.0, 0.6)),
+    },
+}
 
 
 def as_config(config: VECConfig | Mapping[str, Any] | None = None, **kwargs: Any) -> VECConfig:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, SupportsFloat
 
@@ -12,8 +11,8 @@ from gymnasium import spaces
 
 from .actions import check_action
 from .config import VECConfig, as_config
-from .goals import BALANCED, CommandError, GoalSpec, parse_command
-from .mobility import MobilityModel
+from .goal_channel import GOAL_CHANNELS, GoalChannel
+from .goals import GoalSpec
 from .observation import observation_space, observe
 from .schedule import ScheduledCommand, check_schedule
 from .simulator import Simulator
@@ -118,7 +117,7 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     * v0: initial release; the ``commands`` and ``goal_channel`` arguments added.
     """
 
-    GOAL_CHANNELS: ClassVar[tuple[str, ...]] = ("interpreted", "truth", "none")
+    GOAL_CHANNELS: ClassVar[tuple[str, ...]] = GOAL_CHANNELS
 
     metadata: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
         "render_modes": ["rgb_array"],
@@ -129,7 +128,7 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self,
         render_mode: str | None = None,
         config: VECConfig | Mapping[str, Any] | None = None,
-        mobility: MobilityModel | None = None,
+        mobility: Any = None,
         commands: Iterable[ScheduledCommand] | None = None,
         goal_channel: str = "interpreted",
         **config_kwargs: Any,
@@ -138,8 +137,7 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             raise ValueError(
                 f"render_mode {render_mode!r} is not supported; use one of {self.metadata['render_modes']}"
             )
-        if not isinstance(goal_channel, str) or goal_channel not in self.GOAL_CHANNELS:
-            raise ValueError(f"goal_channel must be one of {self.GOAL_CHANNELS}, got {goal_channel!r}")
+        self.channel = GoalChannel(goal_channel)
         self.goal_channel = goal_channel
         self.cfg = as_config(config, **config_kwargs)
         self.commands = check_schedule(commands)
@@ -149,13 +147,6 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.n_task_types = self.cfg.n_task_types
         self.action_space = spaces.Box(0.0, 1.0, (2, self.n_max, self.n_task_types), np.float32)
         self.observation_space = observation_space(self.cfg)  # type: ignore[assignment]
-        self._command: str | None = None
-        self._command_id = 0
-        self._goal_expires_s = math.inf
-        self._interpreted = BALANCED
-        self._interpreted_expires_s = math.inf
-        self._refusal: str | None = None  # CommandError message of the last command, if refused
-        self._goal_vec = BALANCED.vector()  # the observation's goal channel, set by reset()
         self._has_reset = False
 
     # ------------------------------------------------------------------------------------------
@@ -163,29 +154,23 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
-        self.sim.reset(self.np_random)
-        self._command = None
-        self._command_id = 0
-        self._refusal = None
-        self._set_goal(BALANCED)
-        self._set_interpreted(BALANCED)
+        # The engine's draws are counter-based: an explicit seed is the road's seed; without one
+        # the next road seed comes from the env's generator (so repeated resets differ).
+        self.sim.reset(seed if seed is not None else int(self.np_random.integers(0, 2**62)))
+        self.channel.reset()
         self._has_reset = True
-        self._issue_scheduled()
+        self.channel.issue_scheduled(self.sim.engine, 0, self.commands)
         info = self._info(None, {"dtype": 0, "nan": 0, "range": 0, "edge_budget": 0})
-        return observe(self.sim, self._goal_vec), info
+        return observe(self.sim, self.channel.vector(self.sim.goal)), info
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], SupportsFloat, bool, bool, dict[str, Any]]:
         if not self._has_reset:
             raise RuntimeError("call reset() before step()")
-        w, a, repairs = check_action(action, self.sim.active, self.n_task_types, self.cfg.strict)
+        w, a, repairs = check_action(action, self.sim.active, self.n_task_types, self.cfg.strict, self.sim.holder)
         result = self.sim.step(w, a)
-        self.sim.metrics.action_repairs += sum(repairs.values())
-        if self.sim.t >= self._goal_expires_s - 1e-9:
-            self._set_goal(BALANCED)
-        if self.sim.t >= self._interpreted_expires_s - 1e-9:
-            self._set_interpreted(BALANCED)
-        self._issue_scheduled()
-        obs = observe(self.sim, self._goal_vec)
+        self.sim.metrics.count_repairs(np.array([sum(repairs.values())]))
+        self.channel.after_step(self.sim.engine, 0, self.commands)
+        obs = observe(self.sim, self.channel.vector(self.sim.goal))
         return obs, result.reward, False, False, self._info(result, repairs)
 
     # ------------------------------------------------------------------------------------------
@@ -194,24 +179,9 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         (the ground truth, optional) becomes the objective of the reward from the next slot. With
         ``goal_channel="interpreted"``, ``parse_command(text)`` replaces the interpreted goal, unless
         it refuses the text: then the previous one stays and ``info["interpretation"]`` says so."""
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"command text must be a non-empty string, got {text!r}")
-        if goal is not None and not isinstance(goal, GoalSpec):
-            raise ValueError(f"goal must be a vecgym.goals.GoalSpec or None, got {type(goal).__name__}")
         if not self._has_reset:
             raise RuntimeError("call reset() before issue_command()")
-        self._command = text.strip()
-        self._command_id += 1
-        if goal is not None:
-            self._set_goal(goal)
-        if self.goal_channel == "interpreted":
-            try:
-                interpreted = parse_command(self._command)
-            except CommandError as exc:
-                self._refusal = str(exc)
-            else:
-                self._refusal = None
-                self._set_interpreted(interpreted)
+        self.channel.issue(self.sim.engine, 0, text, goal)
 
     @property
     def goal(self) -> GoalSpec:
@@ -221,51 +191,22 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     @property
     def interpreted_goal(self) -> GoalSpec | None:
         """The goal ``parse_command`` made of the commands (``goal_channel="interpreted"``), else None."""
-        return self._interpreted if self.goal_channel == "interpreted" else None
+        return self.channel.interpreted if self.goal_channel == "interpreted" else None
 
     def episode_metrics(self) -> dict[str, Any]:
         """Running totals of the episode (latency ms, energy J, violation %, fairness, ...)."""
         return self.sim.episode_metrics()
 
     # ------------------------------------------------------------------------------------------
-    def _set_goal(self, goal: GoalSpec) -> None:
-        self.sim.set_goal(goal)
-        self._goal_expires_s = _expiry_s(self.sim.t, goal)
-        self._goal_vec = self._channel_vector()
-
-    def _set_interpreted(self, goal: GoalSpec) -> None:
-        self._interpreted = goal
-        self._interpreted_expires_s = _expiry_s(self.sim.t, goal) if self.goal_channel == "interpreted" else math.inf
-        self._goal_vec = self._channel_vector()
-
-    def _channel_vector(self) -> np.ndarray:
-        """The observation's `goal`: the vector of the goal that ``goal_channel`` selects, (12,) float32."""
-        if self.goal_channel == "truth":
-            return self.sim.goal.vector()
-        if self.goal_channel == "interpreted":
-            return self._interpreted.vector()
-        return np.zeros_like(BALANCED.vector())
-
-    def _issue_scheduled(self) -> None:
-        for cmd in self.commands:
-            if cmd.slot == self.sim.slot:
-                self.issue_command(cmd.text, cmd.goal)
-
     def _info(self, result: Any, repairs: dict[str, int]) -> dict[str, Any]:
         info: dict[str, Any] = {
             "action_repairs": repairs,
-            "command": self._command,
-            "command_id": self._command_id,
+            "command": self.channel.command,
+            "command_id": self.channel.command_id,
             "goal": self.sim.goal.label,
             "goal_channel": self.goal_channel,
-            "interpretation": None,
+            "interpretation": self.channel.interpretation(),
         }
-        if self.goal_channel == "interpreted":
-            info["interpretation"] = {
-                "label": self._interpreted.label,
-                "refused": self._refusal is not None,
-                "error": self._refusal,
-            }
         if result is not None:
             info["metrics"] = result.metrics
             info["reward_terms"] = result.reward_terms
@@ -281,8 +222,3 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     def close(self) -> None:
         pass
-
-
-def _expiry_s(now_s: float, goal: GoalSpec) -> float:
-    """When ``goal``, set at ``now_s``, reverts to balanced (inf if it has no ``duration_s``)."""
-    return now_s + goal.duration_s if goal.duration_s is not None else math.inf

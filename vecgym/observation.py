@@ -1,8 +1,10 @@
 """The observation of ``VEC-v0``: a Dict of fixed-shape arrays over the ``n_max`` vehicle slots.
 
 Positions, speeds and the SNR / rate estimate carry sensing noise (``gps_noise_m``,
-``speed_noise_mps``, ``rate_noise_db``); backlogs and arrivals are exact (the vehicles and the
-server know their own queues). Inactive slots read zero (``vehicle_id`` reads -1).
+``speed_noise_mps``, ``rate_noise_db``), drawn from counter-based keys (road seed, time slot,
+vehicle id), so the noise does not depend on the batch or the vehicle slot; backlogs and arrivals
+are exact (the vehicles and the servers know their own queues). Inactive slots read zero
+(``vehicle_id`` reads -1, ``cell`` and ``holder`` read -1).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import numpy as np
 from gymnasium import spaces
 
 from .config import CLASSES, VECConfig
+from .core import cells, radio
+from .core.engine import Engine
+from .core.rng import Stream, normal
 from .goals import GOAL_VECTOR_HIGH, MAX_WEIGHT
-from .simulator import Simulator
+from .simulator import Simulator, backlogs
 
 POS_MARGIN_M = 100.0
 MAX_SPEED_MPS = 100.0
@@ -47,47 +52,64 @@ def observation_space(cfg: VECConfig) -> spaces.Dict:
             "edge_backlog_gcycles": spaces.Box(0.0, MAX_BACKLOG, (M, K), f32),
             "arrivals_bytes": spaces.Box(0.0, MAX_BACKLOG, (M, K), f32),
             "qos_weight": spaces.Box(0.0, MAX_WEIGHT * MAX_WEIGHT, (M,), f32),
+            "cell": spaces.Box(-1, cfg.n_servers - 1, (M,), np.int64),
+            "holder": spaces.Box(-1, cfg.n_servers - 1, (M,), np.int64),
+            "distance_to_handover_m": spaces.Box(0.0, cfg.road_length_m + POS_MARGIN_M, (M,), f32),
+            "downlink_backlog_kbit": spaces.Box(0.0, MAX_BACKLOG, (M,), f32),
             "goal": spaces.Box(np.zeros_like(GOAL_VECTOR_HIGH), GOAL_VECTOR_HIGH, dtype=f32),
             "slot": spaces.Box(0, np.iinfo(np.int64).max, (1,), np.int64),
         }
     )
 
 
-def observe(sim: Simulator, goal_vector: np.ndarray) -> dict[str, np.ndarray]:
-    """The current (noisy) observation of ``sim``; draws its noise from ``sim.rng``."""
-    cfg, rng = sim.cfg, sim.rng
-    act = sim.active
-    M = sim.n_max
+def observe_batch(engine: Engine, goal_vectors: np.ndarray) -> dict[str, np.ndarray]:
+    """The (noisy) observations of all B roads: every key of ``observation_space`` with a
+    leading road axis. ``goal_vectors`` (B, GOAL_VECTOR_SIZE) is each road's goal channel."""
+    cfg = engine.cfg
+    act = engine.active
+    B, M = act.shape
     f32 = np.float32
-    noise = rng.standard_normal((4, M))
-    pos = np.empty((M, 2), dtype=f32)
-    pos[:, 0] = sim.x + cfg.gps_noise_m * noise[0]
-    pos[:, 1] = sim.y + cfg.gps_noise_m * noise[1]
-    y_max = y_max_m(cfg)
-    np.clip(pos, (-POS_MARGIN_M, -POS_MARGIN_M), (cfg.road_length_m + POS_MARGIN_M, y_max), out=pos)
-    pos *= act[:, None]
-    speed = np.clip(sim.v + cfg.speed_noise_mps * noise[2], 0.0, MAX_SPEED_MPS) * act
-    snr_lin = cfg.tx_power_w * sim.gain / cfg.noise_w
+    noise = normal(
+        engine.seed[:, None, None], engine.slot[:, None, None], Stream.OBS_NOISE, engine.vid[..., None], np.arange(4)
+    )
+    y = engine.lane_y_m[engine.lane]
+    pos = np.stack((engine.x + cfg.gps_noise_m * noise[..., 0], y + cfg.gps_noise_m * noise[..., 1]), axis=-1)
+    pos = np.clip(pos, (-POS_MARGIN_M, -POS_MARGIN_M), (cfg.road_length_m + POS_MARGIN_M, y_max_m(cfg)))
+    pos = (pos * act[..., None]).astype(f32)
+    speed = np.clip(engine.v + cfg.speed_noise_mps * noise[..., 2], 0.0, MAX_SPEED_MPS) * act
+    snr_lin = cfg.tx_power_w * engine.gain / radio.noise_w(cfg.bandwidth_hz, cfg)
     with np.errstate(divide="ignore"):
-        snr_db = np.where(act, 10.0 * np.log10(snr_lin) + cfg.rate_noise_db * noise[3], 0.0)
+        snr_db = np.where(act, 10.0 * np.log10(snr_lin) + cfg.rate_noise_db * noise[..., 3], 0.0)
     snr_db = np.clip(snr_db, *SNR_DB_RANGE)
-    rate = np.where(act, cfg.bandwidth_hz * np.log2(1.0 + 10.0 ** (snr_db / 10.0)) * 1e-6, 0.0)
-    onehot = np.zeros((M, len(CLASSES)), dtype=np.int8)
-    onehot[np.flatnonzero(act), sim.vclass[act]] = 1
-    local = cfg.vehicle_cpu_hz * np.maximum(sim.local_free_at - sim.t, 0.0) * 1e-9
+    covered = act & (engine.cell >= 0)
+    rate = np.where(covered, radio.rate_bps(cfg.bandwidth_hz, 10.0 ** (snr_db / 10.0), cfg.max_spectral_efficiency), 0)
+    onehot = np.zeros((B, M, len(CLASSES)), dtype=np.int8)
+    b_idx, m_idx = np.nonzero(act)
+    onehot[b_idx, m_idx, engine.vclass[b_idx, m_idx]] = 1
+    work = backlogs(engine)
+    to_change = np.where(act, cells.distance_to_change_m(engine.x, engine.cell, cfg), 0.0)
     return {
         "active": act.astype(np.int8),
-        "vehicle_id": sim.vid.copy(),
+        "vehicle_id": engine.vid.copy(),
         "vehicle_class": onehot,
         "position_m": pos,
         "speed_mps": speed.astype(f32),
         "snr_db": snr_db.astype(f32),
-        "rate_mbps": np.minimum(rate, MAX_RATE_MBPS).astype(f32),
-        "local_backlog_gcycles": (local * act).astype(f32),
-        "uplink_backlog_kbit": (sim.up_backlog * 1e-3).astype(f32),
-        "edge_backlog_gcycles": (sim.edge_backlog * 1e-9).astype(f32),
-        "arrivals_bytes": (sim.last_arrivals_bytes * act[:, None]).astype(f32),
-        "qos_weight": (sim.weight * act).astype(f32),
-        "goal": goal_vector.copy(),
-        "slot": np.array([sim.slot], dtype=np.int64),
+        "rate_mbps": np.minimum(rate * 1e-6, MAX_RATE_MBPS).astype(f32),
+        "local_backlog_gcycles": (work["local_cycles"] * 1e-9).astype(f32),
+        "uplink_backlog_kbit": (work["upload_bits"] * 1e-3).astype(f32),
+        "edge_backlog_gcycles": (work["edge_cycles"] * 1e-9).astype(f32),
+        "arrivals_bytes": (engine.last_arrivals_bytes * act[..., None]).astype(f32),
+        "qos_weight": (engine.weight * act).astype(f32),
+        "cell": np.where(act, engine.cell, -1),
+        "holder": np.where(act, engine.holder, -1),
+        "distance_to_handover_m": np.minimum(to_change, cfg.road_length_m + POS_MARGIN_M).astype(f32),
+        "downlink_backlog_kbit": (work["result_bits"] * 1e-3).astype(f32),
+        "goal": np.asarray(goal_vectors, dtype=f32).copy(),
+        "slot": engine.slot.reshape(B, 1).copy(),
     }
+
+
+def observe(sim: Simulator, goal_vector: np.ndarray) -> dict[str, np.ndarray]:
+    """The current (noisy) observation of one road (``observe_batch`` at B = 1)."""
+    return {k: v[0] for k, v in observe_batch(sim.engine, goal_vector[None]).items()}

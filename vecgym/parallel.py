@@ -84,7 +84,6 @@ from .config import VECConfig
 from .env import VECEnv
 from .errors import InvalidActionError
 from .goals import GoalSpec
-from .mobility import MobilityModel
 from .observation import observation_space as vec_observation_space
 
 AgentID = str
@@ -125,7 +124,7 @@ class VECParallelEnv(ParallelEnv[AgentID, LocalObs, np.ndarray]):
         render_mode: str | None = None,
         max_cycles: int = MAX_CYCLES,
         config: VECConfig | Mapping[str, Any] | None = None,
-        mobility: MobilityModel | None = None,
+        mobility: Any = None,
         **config_kwargs: Any,
     ):
         if not isinstance(max_cycles, int) or isinstance(max_cycles, bool) or max_cycles < 1:
@@ -200,17 +199,17 @@ class VECParallelEnv(ParallelEnv[AgentID, LocalObs, np.ndarray]):
             raise RuntimeError("the episode is over (every agent is truncated); call reset()")
         sim = self.vec_env.sim
         joint, missing = self._joint_action(actions, sim.active)
-        w, a, repairs = check_action(joint, sim.active, self.n_task_types, strict=False)
+        w, a, repairs = check_action(joint, sim.active, self.n_task_types, strict=False, holder=sim.holder)
         normalised = bool(repairs.pop("edge_budget"))
         if self.cfg.strict and any(repairs.values()):
             # Raise the same detailed error ``VECEnv`` would (Σa > 1 is checked last, so it never
             # masks a NaN or range error; with clean entries the call above already returned).
-            check_action(joint, sim.active, self.n_task_types, strict=True)
+            check_action(joint, sim.active, self.n_task_types, strict=True, holder=sim.holder)
         if self.cfg.strict and missing:
             raise InvalidActionError(f"no action for active agent(s) {missing}; give every active agent one")
         repairs["missing"] = len(missing)
         self._obs, reward, _, _, info = self.vec_env.step(np.stack((w, a)))
-        sim.metrics.action_repairs += sum(repairs.values())
+        sim.metrics.count_repairs(np.array([sum(repairs.values())]))
         info["action_repairs"] = repairs
         info["edge_share_normalised"] = normalised
         self._cycles += 1

@@ -1,13 +1,15 @@
 """``rgb_array`` rendering in plain numpy (no plotting dependency, ~0.1 ms per frame).
 
-Road in grey with lane marks, the RSU as a blue mast at its x, vehicles as boxes coloured from
-green (idle) through yellow to red by their total backlog, with a white top half when they upload.
+Road in grey with lane marks, each RSU as a blue mast with its coverage as a light-blue band
+above the road (gaps and tunnels stay white), vehicles as boxes coloured from green (idle) through
+yellow to red by their total backlog, with a white top stripe while they have data to upload.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .core.cells import serving_cell
 from .simulator import Simulator
 
 WIDTH, HEIGHT = 800, 200
@@ -33,18 +35,24 @@ def render_rgb(sim: Simulator) -> np.ndarray:
         y = ROAD_TOP + lane * lane_h
         img[y, ::20] = 250
     scale = (WIDTH - 1) / cfg.road_length_m
-    rsu = round(cfg.rsu_x_m * scale)
-    img[20:ROAD_TOP, max(rsu - 2, 0) : rsu + 3] = (40, 90, 200)
-    img[10:24, max(rsu - 8, 0) : rsu + 9] = (40, 90, 200)
+    pixel_x = (np.arange(WIDTH) + 0.5) / scale
+    covered = serving_cell(pixel_x, cfg) >= 0
+    img[ROAD_TOP - 8 : ROAD_TOP - 3, covered] = (170, 200, 240)
+    for x_rsu in cfg.rsu_x_m:
+        rsu = round(x_rsu * scale)
+        img[20:ROAD_TOP, max(rsu - 2, 0) : rsu + 3] = (40, 90, 200)
+        img[10:24, max(rsu - 8, 0) : rsu + 9] = (40, 90, 200)
     idx = np.flatnonzero(sim.active)
     if idx.size:
-        local_s = np.maximum(sim.local_free_at[idx] - sim.t, 0.0)
-        edge_s = sim.edge_backlog[idx].sum(axis=1) / (cfg.edge_cpu_hz / max(idx.size, 1))
+        work = sim.backlogs()
+        local_s = work["local_cycles"][idx] / cfg.vehicle_cpu_hz
+        edge_s = work["edge_cycles"][idx].sum(axis=1) / (cfg.edge_cpu_hz / max(idx.size, 1))
         level = (local_s + edge_s) / max(float(np.max(cfg.per_type("deadline_s"))), 1e-9)
         colours = _backlog_colour(level)
         xs = np.clip((sim.x[idx] * scale).astype(int), 0, WIDTH - 1)
         lanes = sim.lane[idx].astype(int)
-        for x, lane, colour, up in zip(xs, lanes, colours, sim.last_uploading[idx], strict=True):
+        uploading = work["upload_bits"][idx] > 0.0
+        for x, lane, colour, up in zip(xs, lanes, colours, uploading, strict=True):
             pad = lane_h // 5
             y0 = ROAD_TOP + lane * lane_h + pad
             img[y0 : y0 + lane_h - 2 * pad, max(x - 6, 0) : x + 6] = colour

@@ -33,6 +33,14 @@ FAIRNESS_COMMAND = "Guarantee a fair allocation of edge resources to every vehic
 FAIRNESS_GOAL = GoalSpec(fairness=2.0, label="fairness")
 
 
+#: (x_start_m, x_end_m, t_start_s, t_end_s, speed_kmh) of the corridor incident.
+CORRIDOR_INCIDENT = (2600.0, 3000.0, 10.0, 40.0, 15.0)
+#: (x_start_m, x_end_m) of the corridor tunnel (no coverage).
+CORRIDOR_TUNNEL = (2200.0, 2800.0)
+#: (x_m, t_start_s, t_end_s, rate_hz) of the corridor on-ramp surge.
+CORRIDOR_RAMP = (1800.0, 10.0, 40.0, 1.5)
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A named experiment: physics config overrides for ``VEC-v0``, its operator command schedule
@@ -61,7 +69,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "scalability",
             "Paper Table 2: load grows with the number of vehicles N = 10, 20, 30 (and larger).",
-            {"n_vehicles": 20.0},
+            {"preset": "paper", "n_vehicles": 20.0},
             n_slots=300,
             sweep=(10.0, 20.0, 30.0),
         ),
@@ -69,14 +77,20 @@ SCENARIOS: dict[str, Scenario] = {
             "dynamic",
             "Paper Table 3: vehicles change target speed often (30-130 km/h, 4 m/s²) and the channel "
             "swings; tests proactive decisions (peak violation, latency std).",
-            {"n_vehicles": 20.0, "dynamic_speed": True, "speed_change_rate_hz": 0.5, "accel_max_mps2": 4.0},
+            {
+                "preset": "paper",
+                "n_vehicles": 20.0,
+                "dynamic_speed": True,
+                "speed_change_rate_hz": 0.5,
+                "accel_max_mps2": 4.0,
+            },
             n_slots=300,
         ),
         Scenario(
             "goal_switch",
             "Paper Table 4: balanced for t = 1..50, then the operator says "
             f"'{PAPER_ENERGY_COMMAND}' (ground truth: energy weight 5, QoS weight 0.5, deadlines x2).",
-            {"n_vehicles": 20.0},
+            {"preset": "paper", "n_vehicles": 20.0},
             commands=(ScheduledCommand(50, PAPER_ENERGY_COMMAND, ENERGY_SAVING_GOAL),),
             n_slots=100,
         ),
@@ -85,23 +99,58 @@ SCENARIOS: dict[str, Scenario] = {
             f"'{PRIORITY_COMMAND}' from slot 0: vehicle {PRIORITY_VEHICLE} gets QoS weight 10 "
             "(ids grow from the entry, so at the default N it is on the road at reset, near the entry, "
             "and usually stays for the whole episode).",
-            {"n_vehicles": 20.0},
+            {"preset": "paper", "n_vehicles": 20.0},
             commands=(ScheduledCommand(0, PRIORITY_COMMAND, PRIORITY_GOAL),),
             n_slots=300,
         ),
         Scenario(
             "emergency",
             "10% of vehicles are emergency services; at slot 20 the operator gives them priority for 30 s.",
-            {"n_vehicles": 20.0, "class_probs": (0.75, 0.1, 0.05, 0.1)},
+            {"preset": "paper", "n_vehicles": 20.0, "class_probs": (0.75, 0.1, 0.05, 0.1)},
             commands=(ScheduledCommand(20, EMERGENCY_COMMAND, EMERGENCY_GOAL),),
             n_slots=400,
         ),
         Scenario(
             "fairness",
             "Heterogeneous load (buses generate 3x the tasks) and a fairness command from slot 0.",
-            {"n_vehicles": 20.0, "class_probs": (0.7, 0.25, 0.05, 0.0), "class_rate_multiplier": (1.0, 3.0, 1.0, 1.0)},
+            {
+                "preset": "paper",
+                "n_vehicles": 20.0,
+                "class_probs": (0.7, 0.25, 0.05, 0.0),
+                "class_rate_multiplier": (1.0, 3.0, 1.0, 1.0),
+            },
             commands=(ScheduledCommand(0, FAIRNESS_COMMAND, FAIRNESS_GOAL),),
             n_slots=300,
+        ),
+        # --- the corridor: where foresight has lead time ---------------------------------------
+        Scenario(
+            "corridor",
+            "The 6 km corridor (an RSU every km, 100 m coverage gaps, backhaul), N = 90: handovers "
+            "with migration, gaps, safety / perception / bulk tasks with real payloads.",
+            {"preset": "corridor"},
+            n_slots=600,
+        ),
+        Scenario(
+            "corridor_incident",
+            f"An incident caps the speed at {CORRIDOR_INCIDENT[4]:g} km/h on x = {CORRIDOR_INCIDENT[0]:g}-"
+            f"{CORRIDOR_INCIDENT[1]:g} m from t = {CORRIDOR_INCIDENT[2]:g} s to {CORRIDOR_INCIDENT[3]:g} s: "
+            "vehicles bunch up in cells 2-3 and leave as a platoon that loads the cells downstream.",
+            {"preset": "corridor", "incidents": (CORRIDOR_INCIDENT,), "n_max": 220},
+            n_slots=900,
+        ),
+        Scenario(
+            "corridor_tunnel",
+            f"A tunnel with no coverage at x = {CORRIDOR_TUNNEL[0]:g}-{CORRIDOR_TUNNEL[1]:g} m, inside cell 2: "
+            "uploads and results wait for ~15 s of driving; what cannot wait must be computed locally.",
+            {"preset": "corridor", "tunnels": (CORRIDOR_TUNNEL,)},
+            n_slots=600,
+        ),
+        Scenario(
+            "corridor_rush",
+            f"An on-ramp at x = {CORRIDOR_RAMP[0]:g} m adds {CORRIDOR_RAMP[3]:g} vehicles/s from "
+            f"t = {CORRIDOR_RAMP[1]:g} s to {CORRIDOR_RAMP[2]:g} s: a surge that moves down the corridor cell by cell.",
+            {"preset": "corridor", "ramps": (CORRIDOR_RAMP,), "n_max": 220},
+            n_slots=900,
         ),
     )
 }

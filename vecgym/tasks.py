@@ -1,9 +1,7 @@
 """Task types and the arrival process.
 
-Arrivals of type k at vehicle n in a slot are Poisson with mean
-``λ_k · τ · m[n,k] · zone(x_n) · class_mult[n]`` where ``m`` is a persistent log-normal activity
-level (AR(1) in log space, mean 1) and ``zone`` a location profile with hot zones (road average 1).
-So arrivals are autocorrelated in time and in space, hence worth forecasting.
+Per-type constants and the location profile of the arrival rate; the arrival process itself
+(Poisson, modulated by a persistent activity level and by location) is ``vecgym.core.arrivals``.
 """
 
 from __future__ import annotations
@@ -60,14 +58,3 @@ class ZoneProfile:
 
     def __call__(self, x_m: np.ndarray) -> np.ndarray:
         return self._raw(x_m) / self._norm
-
-
-def activity_level(z: np.ndarray, cfg: VECConfig) -> np.ndarray:
-    """Activity multiplier m = exp(z - σ²/2) from the log level z ~ N(0, σ²): E[m] = 1."""
-    return np.exp(z - 0.5 * cfg.activity_std**2)
-
-
-def activity_step(z: np.ndarray, cfg: VECConfig, rng: np.random.Generator) -> np.ndarray:
-    """z ← φ·z + sqrt(1 - φ²)·σ·ε (stationary N(0, σ²))."""
-    phi = cfg.activity_corr
-    return phi * z + np.sqrt(1.0 - phi * phi) * cfg.activity_std * rng.standard_normal(z.shape)

@@ -1,0 +1,97 @@
+"""One road's operator commands and goals: the ground truth that sets the reward, and the goal
+channel an agent observes (DESIGN §3).
+
+* ``issue(engine, road, text, goal)`` records a command: the text goes to the agents; ``goal`` (the
+  scenario's hand-written ground truth, optional) becomes the road's reward objective.
+* The observed channel: ``"interpreted"`` — the goal ``parse_command`` made of the last command
+  (a refused command leaves the previous interpreted goal in force, and ``refusal`` says why);
+  ``"truth"`` — the ground truth (an oracle input); ``"none"`` — zeros.
+* Both goals expire back to balanced after their ``duration_s``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .goals import BALANCED, GOAL_VECTOR_SIZE, CommandError, GoalSpec, parse_command
+from .schedule import ScheduledCommand
+
+GOAL_CHANNELS: tuple[str, ...] = ("interpreted", "truth", "none")
+
+
+class GoalChannel:
+    """Commands, ground-truth goal and observed goal channel of one road."""
+
+    def __init__(self, mode: str = "interpreted"):
+        if not isinstance(mode, str) or mode not in GOAL_CHANNELS:
+            raise ValueError(f"goal_channel must be one of {GOAL_CHANNELS}, got {mode!r}")
+        self.mode = mode
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the commands: balanced truth and interpretation, no command yet."""
+        self.command: str | None = None
+        self.command_id = 0
+        self.truth_expires_s = math.inf
+        self.interpreted: GoalSpec = BALANCED
+        self.interpreted_expires_s = math.inf
+        self.refusal: str | None = None
+
+    def issue(self, engine: Any, road: int, text: str, goal: GoalSpec | None = None) -> None:
+        """Record command ``text`` (and its ground truth ``goal``) on ``road`` of ``engine``."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"command text must be a non-empty string, got {text!r}")
+        if goal is not None and not isinstance(goal, GoalSpec):
+            raise ValueError(f"goal must be a vecgym.goals.GoalSpec or None, got {type(goal).__name__}")
+        now = float(engine.t_s[road])
+        self.command = text.strip()
+        self.command_id += 1
+        if goal is not None:
+            engine.set_goal(road, goal)
+            self.truth_expires_s = now + goal.duration_s if goal.duration_s is not None else math.inf
+        if self.mode == "interpreted":
+            try:
+                parsed = parse_command(self.command)
+            except CommandError as exc:
+                self.refusal = str(exc)
+                return
+            self.refusal = None
+            self.interpreted = parsed
+            self.interpreted_expires_s = now + parsed.duration_s if parsed.duration_s is not None else math.inf
+
+    def issue_scheduled(self, engine: Any, road: int, commands: tuple[ScheduledCommand, ...]) -> None:
+        """Issue the schedule's commands due at the road's current time slot."""
+        slot = int(engine.slot[road])
+        for cmd in commands:
+            if cmd.slot == slot:
+                self.issue(engine, road, cmd.text, cmd.goal)
+
+    def after_step(self, engine: Any, road: int, commands: tuple[ScheduledCommand, ...]) -> None:
+        """Expire goals that ran out, then issue the commands due at the new time slot."""
+        now = float(engine.t_s[road])
+        if now >= self.truth_expires_s - 1e-9:
+            engine.set_goal(road, BALANCED)
+            self.truth_expires_s = math.inf
+        if now >= self.interpreted_expires_s - 1e-9:
+            self.interpreted = BALANCED
+            self.interpreted_expires_s = math.inf
+        self.issue_scheduled(engine, road, commands)
+
+    def vector(self, truth: GoalSpec | None = None) -> np.ndarray:
+        """The observed goal channel, ``GoalSpec.vector()`` of the selected goal (zeros for "none")."""
+        if self.mode == "none":
+            return np.zeros(GOAL_VECTOR_SIZE, dtype=np.float32)
+        if self.mode == "truth":
+            if truth is None:
+                raise ValueError("the 'truth' goal channel needs the road's ground-truth goal")
+            return truth.vector()
+        return self.interpreted.vector()
+
+    def interpretation(self) -> dict[str, Any] | None:
+        """``{"label", "refused", "error"}`` of the interpreted goal (None for other modes)."""
+        if self.mode != "interpreted":
+            return None
+        return {"label": self.interpreted.label, "refused": self.refusal is not None, "error": self.refusal}

@@ -1,0 +1,171 @@
+"""``gym.make_vec("VEC-v0", num_envs=B, vectorization_mode="vector_entry_point")``: B roads, one call.
+
+A native Gymnasium ``VectorEnv`` over the batch-first engine: one ``step`` advances all B roads
+with array operations (no Python loop over roads, vehicles or tasks), instead of B copies of
+``VECEnv`` in a sync or async wrapper.
+
+* Observations: ``VECEnv``'s Dict with a leading road axis (``batch_space`` of the single space);
+  actions ``(B, 2, n_max, K)``.
+* ``reset(seed=s)`` seeds road b with s + b (a list gives one seed per road), so road b
+  reproduces ``VECEnv`` reset with seed s + b, step for step, under the same actions.
+  ``options={"reset_mask": mask}`` resets only the masked roads.
+* Autoreset: ``AutoresetMode.NEXT_STEP`` (Gymnasium 1.x's default). The step after a road's
+  episode ended resets that road (its action is ignored, its reward is 0) and returns the first
+  observation of its new episode. A road's episode ends at ``max_episode_steps`` (truncation;
+  the road never terminates); roads reset later draw their seeds from per-road generators.
+* Infos: dicts of (B,) arrays with ``_key`` masks, Gymnasium's vector convention: ``metrics`` (the
+  slot's figures, as ``VECEnv``'s ``info["metrics"]``), ``reward_terms``, ``action_repairs``,
+  ``goal`` (the label per road) and ``command_id``.
+* Goals: ``commands`` (a schedule of ``ScheduledCommand``) is issued on every road at its slot;
+  ``goal_channel`` as in ``VECEnv`` ("interpreted", "truth" or "none"), per road.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from .actions import check_actions
+from .config import VECConfig, as_config
+from .core.engine import Engine
+from .goal_channel import GoalChannel
+from .observation import observation_space, observe_batch
+from .schedule import ScheduledCommand, check_schedule
+
+
+class VECVectorEnv(VectorEnv):
+    """B independent roads of one config, stepped together (see the module docstring)."""
+
+    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        max_episode_steps: int | None = None,
+        config: VECConfig | Mapping[str, Any] | None = None,
+        commands: Iterable[ScheduledCommand] | None = None,
+        goal_channel: str = "interpreted",
+        render_mode: str | None = None,
+        **config_kwargs: Any,
+    ):
+        if not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if render_mode is not None:
+            raise ValueError("VECVectorEnv does not render; make a single VEC-v0 with render_mode='rgb_array'")
+        if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):
+            raise ValueError(f"max_episode_steps must be None or a positive integer, got {max_episode_steps!r}")
+        self.cfg = as_config(config, **config_kwargs)
+        self.num_envs = num_envs
+        self.max_episode_steps = max_episode_steps
+        self.engine = Engine(self.cfg, num_envs)
+        self.commands = check_schedule(commands)
+        self.channels = [GoalChannel(goal_channel) for _ in range(num_envs)]
+        M, K = self.cfg.slots, self.cfg.n_task_types
+        self.single_observation_space = observation_space(self.cfg)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.single_action_space = spaces.Box(0.0, 1.0, (2, M, K), np.float32)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.render_mode = None
+        self._steps = np.zeros(num_envs, dtype=np.int64)
+        self._autoreset = np.zeros(num_envs, dtype=bool)
+        self._seeders = [np.random.default_rng() for _ in range(num_envs)]
+        self._has_reset = False
+
+    # ------------------------------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        B = self.num_envs
+        mask = np.ones(B, dtype=bool)
+        if options and "reset_mask" in options:
+            mask = np.asarray(options["reset_mask"], dtype=bool)
+            if mask.shape != (B,):
+                raise ValueError(f"options['reset_mask'] must have shape ({B},), got {mask.shape}")
+        if not self._has_reset and not mask.all():
+            raise RuntimeError("the first reset() must reset every road (no reset_mask)")
+        seeds = self._seeds(seed, mask)
+        self._reset_roads(seeds, mask)
+        self._has_reset = True
+        return self._observe(), self._infos(None, mask)
+
+    def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        if not self._has_reset:
+            raise RuntimeError("call reset() before step()")
+        eng = self.engine
+        restart = self._autoreset.copy()
+        live = eng.active & ~restart[:, None]  # a restarting road's action is ignored
+        w, a, repairs = check_actions(actions, live, self.cfg.n_task_types, self.cfg.strict, eng.holder)
+        result = eng.step(w, a)
+        eng.metrics.count_repairs(sum(repairs.values()))
+        self._steps += 1
+        for b, channel in enumerate(self.channels):
+            channel.after_step(eng, b, self.commands)
+        reward = np.where(restart, 0.0, result.reward)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        if self.max_episode_steps is not None:
+            truncated = ~restart & (self._steps >= self.max_episode_steps)
+        if restart.any():
+            self._reset_roads(self._seeds(None, restart), restart)
+        self._autoreset = truncated.copy()
+        infos = self._infos(result, ~restart, repairs)
+        return self._observe(), reward, np.zeros(self.num_envs, dtype=bool), truncated, infos
+
+    # ------------------------------------------------------------------------------------------
+    def _seeds(self, seed: int | list[int | None] | None, mask: np.ndarray) -> np.ndarray:
+        """One int seed per road: s + b, a list entry, or the road's own generator."""
+        B = self.num_envs
+        if isinstance(seed, int | np.integer):
+            self._seeders = [np.random.default_rng(int(seed) + b) for b in range(B)]
+            return int(seed) + np.arange(B, dtype=np.int64)
+        if seed is not None:
+            if len(seed) != B:
+                raise ValueError(f"seed must be an int, None, or a list of {B} seeds, got {len(seed)}")
+            for b, s in enumerate(seed):
+                if s is not None:
+                    self._seeders[b] = np.random.default_rng(int(s))
+            return np.array([int(s) if s is not None else self._draw(b) for b, s in enumerate(seed)], dtype=np.int64)
+        return np.array([self._draw(b) if mask[b] else 0 for b in range(B)], dtype=np.int64)
+
+    def _draw(self, b: int) -> int:
+        return int(self._seeders[b].integers(0, 2**62))
+
+    def _reset_roads(self, seeds: np.ndarray, mask: np.ndarray) -> None:
+        self.engine.reset(seeds, mask)
+        self._steps[mask] = 0
+        self._autoreset[mask] = False
+        for b in np.flatnonzero(mask):
+            self.channels[b].reset()
+            self.channels[b].issue_scheduled(self.engine, int(b), self.commands)
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        goals = np.stack([c.vector(self.engine.goals[b]) for b, c in enumerate(self.channels)])
+        return observe_batch(self.engine, goals)
+
+    def _infos(self, result: Any, mask: np.ndarray, repairs: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "goal": np.array([self.engine.goals[b].label for b in range(self.num_envs)], dtype=object),
+            "_goal": np.ones(self.num_envs, dtype=bool),
+            "command_id": np.array([c.command_id for c in self.channels]),
+            "_command_id": np.ones(self.num_envs, dtype=bool),
+        }
+        if result is not None:
+            for key, values in (("metrics", result.metrics), ("reward_terms", result.reward_terms)):
+                info[key] = {k: np.where(mask, v, np.nan) for k, v in values.items()}
+                info[f"_{key}"] = mask.copy()
+            info["action_repairs"] = repairs
+            info["_action_repairs"] = mask.copy()
+        return info
+
+    def episode_metrics(self, road: int) -> dict[str, Any]:
+        """Running totals of road ``road``'s current episode (as ``VECEnv.episode_metrics``)."""
+        from .simulator import pending_summary
+
+        return self.engine.metrics.summary(road, self.engine.active[road], pending_summary(self.engine, road))
+
+    def close_extras(self, **kwargs: Any) -> None:
+        pass
