@@ -45,8 +45,22 @@ def uniform_actions(env: vecgym.VECParallelEnv, w: float, a: float) -> dict[str,
 
 
 # --- PettingZoo's acceptance tests -----------------------------------------------------------
+#: A short corridor: 3 RSUs 400 m apart with 50 m gaps, so handovers and gaps happen within seconds.
+SHORT_CORRIDOR: dict[str, Any] = {
+    "preset": "corridor",
+    "n_vehicles": 8,
+    "road_length_m": 1200.0,
+    "rsu_x_m": (200.0, 600.0, 1000.0),
+    "coverage_radius_m": 175.0,
+}
+
+
 def test_parallel_api() -> None:
     parallel_api_test(vecgym.parallel_env(**CHURN), num_cycles=150)
+
+
+def test_parallel_api_corridor() -> None:
+    parallel_api_test(vecgym.parallel_env(**SHORT_CORRIDOR), num_cycles=150)
 
 
 def test_agents_outlive_their_vehicles() -> None:
@@ -65,8 +79,9 @@ def test_agents_outlive_their_vehicles() -> None:
     assert any(len(slot_ids - {-1}) >= 2 for slot_ids in ids)
 
 
-def test_parallel_seed() -> None:
-    parallel_seed_test(lambda: make(), num_cycles=40)
+@pytest.mark.parametrize("preset", [SMALL, SHORT_CORRIDOR])
+def test_parallel_seed(preset: dict[str, Any]) -> None:
+    parallel_seed_test(lambda: make(**preset), num_cycles=40)
 
 
 def test_state() -> None:
@@ -74,6 +89,7 @@ def test_state() -> None:
         # The goal channel is unbounded above, as in VECEnv's observation space.
         warnings.filterwarnings("ignore", message="Environment's maximum state space value is infinity")
         state_test(parallel_to_aec(make()), make(), num_cycles=5)
+        state_test(parallel_to_aec(make(**SHORT_CORRIDOR)), make(**SHORT_CORRIDOR), num_cycles=5)
 
 
 # --- spaces, agents, state -------------------------------------------------------------------
