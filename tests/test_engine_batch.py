@@ -77,22 +77,7 @@ def test_draws_do_not_depend_on_the_policy_or_the_vehicle_slots() -> None:
     eng_b.reset(np.array([3]))
     # Shuffle road b's vehicle slots: same vehicles, other places.
     perm = np.random.default_rng(0).permutation(eng_b.M)
-    for name in (
-        "active",
-        "vid",
-        "vclass",
-        "lane",
-        "x",
-        "v",
-        "v_target",
-        "act_z",
-        "cell",
-        "holder",
-        "gain",
-        "lam",
-        "weight",
-        "last_arrivals_bytes",
-    ):
+    for name in Engine.VEHICLE_ARRAYS:
         arr = getattr(eng_b, name)
         arr[0] = arr[0][perm]
     eng_b.fade[:, 0] = eng_b.fade[:, 0][:, perm]

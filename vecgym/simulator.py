@@ -148,21 +148,4 @@ class Simulator:
         return self.engine.metrics.summary(0, self.engine.active[0], pending_summary(self.engine, 0))
 
 
-_ROAD_VIEWS = frozenset(
-    {
-        "active",
-        "vid",
-        "vclass",
-        "lane",
-        "x",
-        "v",
-        "v_target",
-        "act_z",
-        "cell",
-        "holder",
-        "gain",
-        "lam",
-        "weight",
-        "last_arrivals_bytes",
-    }
-)
+_ROAD_VIEWS = frozenset(Engine.VEHICLE_ARRAYS)

@@ -52,6 +52,12 @@ class BatchResult:
 class Engine:
     """B roads of one ``VECConfig``. ``reset(seeds)`` then ``step(w, a)`` with (B, M, K) arrays."""
 
+    #: Per-vehicle-slot state, each (B, M) or (B, M, K) (``fade`` is (2, B, M) and not listed).
+    VEHICLE_ARRAYS: tuple[str, ...] = (
+        "active", "vid", "vclass", "lane", "x", "v", "v_target", "act_z", "cell", "holder", "gain", "lam",
+        "weight", "last_arrivals_bytes",
+    )  # fmt: skip
+
     def __init__(self, cfg: VECConfig, n_roads: int = 1, kernels: str = "auto"):
         self.cfg = cfg
         self._k = backend.select(kernels)
@@ -410,7 +416,7 @@ class Engine:
 
     def _upload(self, t0_g: np.ndarray, tcut_g: np.ndarray):
         """Phase 3: uplinks. Returns bits sent and rate per vehicle, and uploaders per road."""
-        pending = np.bincount(self.tasks[self.tasks[:, UP_REM] > 0.0, G].astype(np.intp), minlength=self.B * self.M)
+        pending = self._k.rows_per_vehicle(self.tasks, UP_REM, self.B * self.M)
         r_up, n_up = self._shared_rate(pending > 0, self.cfg.bandwidth_hz, self.cfg.tx_power_w)
         bits = self._k.uplink_phase(self.tasks, t0_g, tcut_g, r_up)
         return bits, r_up, n_up
