@@ -1,109 +1,264 @@
-"""Env speed: steps/s and vehicle-slots/s against N: the bare simulator core, the raw ``VECEnv``
-(action checks and noisy observations included) and the env through ``gym.make`` (its wrappers).
+"""Simulator speed (physics v2): steps/s and vehicle-slots/s, on one core, numba kernels and numpy.
 
-    OMP_NUM_THREADS=1 python -m benchmarks.throughput [--n 10 30 100 1000] [--seconds 5]
+    OMP_NUM_THREADS=1 python -m benchmarks.throughput [--kernels numba numpy] [--steps 1000]
+        [--cases paper-30 corridor-30 batch-64 n-1000] [--policies good random const] [--clock wall]
 
-Every N runs the default physics with the edge CPU and the uplink band scaled by N / 20, so each
-vehicle sees the load and resources of the default N = 20 road (one 400 GHz, 20 MHz RSU cannot
-serve 1000 vehicles; without scaling the queues grow without bound and the run measures the
-backlog, not the simulator). The driving policy offloads 80% and shares the edge by backlog; its
-own cost (a few numpy calls) is included. Single process, one thread.
+Cases (issue 9's targets in brackets):
+
+* ``paper-30``, ``corridor-30``: one road, N = 30, the raw env (``env.unwrapped.step``: action
+  checks, physics, noisy observation, info) [≥ 5,000 steps/s].
+* ``batch-64``: 64 roads of N = 30 (paper preset) in one ``Engine`` (``Engine.step`` on checked
+  actions) and through ``VECVectorEnv.step`` (checks and observations of all roads)
+  [≥ 1,000,000 vehicle-slots/s].
+* ``n-1000``: one road of N = 1000, raw env, with the edge CPU and the uplink band scaled by
+  N / 20, so each vehicle sees the load and resources of the default N = 20 road (without scaling
+  the queues grow without bound and the run measures the backlog) [≥ 500,000 vehicle-slots/s].
+
+Policies, each run once to record its actions (not timed), then replayed from the same seed (the
+simulator is deterministic, so the replay is the recorded trajectory) with only the step timed:
+
+* ``good``: ``agents.make_agent("dpp", env)`` (drift-plus-penalty) on one road; on the batch,
+  full offload (w = 1) with equal edge shares per server. If the dpp agent cannot be built,
+  the equal-share policy stands in (the table says which).
+* ``random``: w ~ U(0, 1), a ~ U(0, 1) scaled down per server to Σa ≤ 1.
+* ``const``: w = a = 0.5, a scaled down per server to Σa ≤ 1.
+
+A vehicle-slot is one vehicle simulated for one time slot (mean active vehicles × steps/s).
+``--clock cpu`` times with the process's CPU clock instead of the wall clock: use it on a shared,
+busy machine (it leaves out time the process spent waiting for a core). Prints a Markdown table,
+then the targets with the figures of the numba kernels under the good policy.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import gymnasium as gym
 import numpy as np
 
 import vecgym
-from benchmarks._policy import backlog_policy
 from vecgym.config import VECConfig
-from vecgym.simulator import Simulator
+from vecgym.core.engine import Engine
+from vecgym.vector import VECVectorEnv
 
-W_OFFLOAD = 0.8
-
-
-def _config(n: float) -> dict[str, Any]:
-    return {"n_vehicles": n, "edge_cpu_hz": 400e9 * n / 20.0, "bandwidth_hz": 20e6 * n / 20.0}
-
-
-def _run(env: gym.Env, seconds: float, warmup: int, seed: int) -> tuple[float, float]:
-    """Median steps/s over 1-second chunks, and mean active vehicles per slot."""
-    k = env.action_space.shape[2]  # type: ignore[index]
-    obs, _ = env.reset(seed=seed)
-    for _ in range(warmup):
-        obs, *_ = env.step(backlog_policy(obs, W_OFFLOAD, k))
-    rates, active = [], []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t0, n = time.perf_counter(), 0
-        while time.perf_counter() - t0 < 1.0:
-            obs, _, term, trunc, _ = env.step(backlog_policy(obs, W_OFFLOAD, k))
-            active.append(int(obs["active"].sum()))
-            n += 1
-            if term or trunc:
-                obs, _ = env.reset()
-        rates.append(n / (time.perf_counter() - t0))
-    return statistics.median(rates), float(np.mean(active))
+CASES = ("paper-30", "corridor-30", "batch-64", "n-1000")
+POLICIES = ("good", "random", "const")
+TARGETS = {  # case -> (what, threshold, unit)
+    "paper-30": ("raw env, paper, N=30, B=1", 5_000.0, "steps/s"),
+    "corridor-30": ("raw env, corridor, N=30, B=1", 5_000.0, "steps/s"),
+    "batch-64": ("Engine, paper, B=64 × N=30", 1_000_000.0, "vehicle-slots/s"),
+    "n-1000": ("raw env, paper, N=1000 (scaled), B=1", 500_000.0, "vehicle-slots/s"),
+}
 
 
-def _run_core(n: float, seconds: float, warmup: int, seed: int) -> float:
-    """Median steps/s of the bare ``Simulator.step`` (no observation noise, no action checks)."""
-    sim = Simulator(VECConfig(**_config(n)))
-    sim.reset(np.random.default_rng(seed))
+@dataclass
+class Row:
+    case: str
+    runner: str
+    policy: str
+    kernels: str
+    active: float
+    steps_per_s: float
 
-    def step() -> None:
-        view = {
-            "active": sim.active,
-            "edge_backlog_gcycles": sim.edge_backlog * 1e-9,
-            "arrivals_bytes": sim.last_arrivals_bytes,
-        }
-        action = backlog_policy(view, W_OFFLOAD, sim.K).astype(np.float64)
-        sim.step(action[0], action[1])
-
-    for _ in range(warmup):
-        step()
-    rates = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t0, k = time.perf_counter(), 0
-        while time.perf_counter() - t0 < 1.0:
-            step()
-            k += 1
-        rates.append(k / (time.perf_counter() - t0))
-    return statistics.median(rates)
+    @property
+    def vehicle_slots_per_s(self) -> float:
+        return self.active * self.steps_per_s
 
 
-def main(argv: list[str] | None = None) -> list[dict[str, float]]:
+def _config(case: str) -> dict[str, Any]:
+    if case == "n-1000":
+        n = 1000.0
+        return {"preset": "paper", "n_vehicles": n, "edge_cpu_hz": 400e9 * n / 20.0, "bandwidth_hz": 20e6 * n / 20.0}
+    preset = "corridor" if case.startswith("corridor") else "paper"
+    return {"preset": preset, "n_vehicles": 30.0}
+
+
+# ---------------------------------------------------------------------------------------------
+# Policies on (B, M) arrays of the engine: (B, 2, M, K) float32 actions
+def _per_server(a: np.ndarray, active: np.ndarray, holder: np.ndarray, n_servers: int) -> np.ndarray:
+    """Shares of the vehicles each server holds, scaled down so that their sum is at most 1."""
+    B = a.shape[0]
+    held = active & (holder >= 0)
+    key = np.arange(B)[:, None] * n_servers + np.maximum(holder, 0)
+    tot = np.bincount(key[held], weights=a.sum(axis=2)[held], minlength=B * n_servers)
+    return np.where(held[..., None], a / np.maximum(tot[key], 1.0)[..., None], 0.0)
+
+
+def _equal_offload(active: np.ndarray, holder: np.ndarray, K: int, S: int, gen: np.random.Generator) -> np.ndarray:
+    w = np.ones((*active.shape, K))
+    a = _per_server(np.full(w.shape, 1e9), active, holder, S)  # every share equal, Σa = 1 per server
+    return np.stack((w, a), axis=1)
+
+
+def _random(active: np.ndarray, holder: np.ndarray, K: int, S: int, gen: np.random.Generator) -> np.ndarray:
+    shape = (*active.shape, K)
+    return np.stack((gen.random(shape), _per_server(gen.random(shape), active, holder, S)), axis=1)
+
+
+def _const(active: np.ndarray, holder: np.ndarray, K: int, S: int, gen: np.random.Generator) -> np.ndarray:
+    shape = (*active.shape, K)
+    return np.stack((np.full(shape, 0.5), _per_server(np.full(shape, 0.5), active, holder, S)), axis=1)
+
+
+BATCH_POLICIES: dict[str, Callable[..., np.ndarray]] = {"good": _equal_offload, "random": _random, "const": _const}
+
+
+# ---------------------------------------------------------------------------------------------
+class _Clock:
+    def __init__(self, kind: str):
+        self.now = time.process_time if kind == "cpu" else time.perf_counter
+
+
+def _env(case: str, kernels: str) -> vecgym.VECEnv:
+    env = vecgym.VECEnv(**_config(case))
+    env.sim.engine = Engine(env.cfg, 1, kernels=kernels)
+    assert kernels == "auto" or env.sim.engine.kernels == kernels, f"kernels={kernels!r} is not available"
+    return env
+
+
+def _record_single(case: str, policy: str, n_steps: int, seed: int) -> tuple[list[np.ndarray], float, str]:
+    """The actions of ``policy`` over ``n_steps`` from reset(seed), the mean active vehicles, and
+    the policy's name as run."""
+    env = _env(case, "auto")
+    obs, info = env.reset(seed=seed)
+    eng = env.sim.engine
+    gen = np.random.default_rng(seed)
+    name, agent = policy, None
+    if policy == "good":
+        try:
+            import agents
+
+            agent = agents.make_agent("dpp", env)
+            name = "good (dpp)"
+        except Exception as exc:  # the benchmark should still run; the table says what ran
+            print(f"(dpp agent unavailable: {exc!r}; equal shares stand in)")
+            name = "good (w=1, equal shares)"
+    actions, active = [], []
+    for _ in range(n_steps):
+        if agent is not None:
+            act = np.asarray(agent.act(obs, info), dtype=np.float32)
+        else:
+            act = BATCH_POLICIES[policy](eng.active, eng.holder, eng.K, eng.S, gen)[0].astype(np.float32)
+        actions.append(act)
+        active.append(int(eng.active.sum()))
+        obs, _, _, _, info = env.step(act)
+    return actions, float(np.mean(active)), name
+
+
+def _time_single(case: str, kernels: str, actions: list[np.ndarray], warmup: int, seed: int, clock: _Clock) -> float:
+    env = _env(case, kernels)
+    env.reset(seed=seed)
+    step = env.unwrapped.step
+    for act in actions[:warmup]:
+        step(act)
+    t = clock.now()
+    for act in actions[warmup:]:
+        step(act)
+    return (len(actions) - warmup) / (clock.now() - t)
+
+
+def _record_batch(B: int, policy: str, n_steps: int, seed: int) -> tuple[list[np.ndarray], float]:
+    cfg = VECConfig.from_kwargs(**_config("batch-64"))
+    eng = Engine(cfg, B)
+    eng.reset(seed + np.arange(B))
+    gen = np.random.default_rng(seed)
+    actions, active = [], []
+    for _ in range(n_steps):
+        act = BATCH_POLICIES[policy](eng.active, eng.holder, eng.K, eng.S, gen)
+        actions.append(act.astype(np.float32))
+        active.append(int(eng.active.sum()))
+        eng.step(act[:, 0], act[:, 1])
+    return actions, float(np.mean(active))
+
+
+def _time_batch_engine(B: int, kernels: str, actions: list[np.ndarray], warmup: int, seed: int,
+                       clock: _Clock) -> float:
+    cfg = VECConfig.from_kwargs(**_config("batch-64"))
+    eng = Engine(cfg, B, kernels=kernels)
+    eng.reset(seed + np.arange(B))
+    wa = [(act[:, 0].astype(np.float64), act[:, 1].astype(np.float64)) for act in actions]
+    for w, a in wa[:warmup]:
+        eng.step(w, a)
+    t = clock.now()
+    for w, a in wa[warmup:]:
+        eng.step(w, a)
+    return (len(wa) - warmup) / (clock.now() - t)
+
+
+def _time_vector_env(B: int, kernels: str, actions: list[np.ndarray], warmup: int, seed: int,
+                     clock: _Clock) -> float:
+    env = VECVectorEnv(num_envs=B, **_config("batch-64"))
+    env.engine = Engine(env.cfg, B, kernels=kernels)
+    env.reset(seed=seed)
+    for act in actions[:warmup]:
+        env.step(act)
+    t = clock.now()
+    for act in actions[warmup:]:
+        env.step(act)
+    return (len(actions) - warmup) / (clock.now() - t)
+
+
+# ---------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> list[Row]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=float, nargs="+", default=[10, 30, 100, 1000], help="vehicle counts N")
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per row and mode")
-    parser.add_argument("--warmup", type=int, default=200, help="slots before measuring (queues fill)")
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
+    parser.add_argument("--kernels", nargs="+", choices=("numba", "numpy"), default=["numba", "numpy"])
+    parser.add_argument("--steps", type=int, default=1000, help="timed slots per one-road N=30 row")
+    parser.add_argument("--warmup", type=int, default=200, help="slots replayed untimed first (queues fill)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    rows = []
-    print(
-        "| N | active vehicles | simulator core steps/s | raw env steps/s | raw env vehicle-slots/s "
-        "| gym.make steps/s | gym.make vehicle-slots/s |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for n in args.n:
-        core = _run_core(n, args.seconds, args.warmup, args.seed)
-        raw, act = _run(vecgym.VECEnv(**_config(n)), args.seconds, args.warmup, args.seed)
-        made, _ = _run(gym.make("VEC-v0", **_config(n)), args.seconds, args.warmup, args.seed)
-        rows.append({"n": n, "active": act, "core": core, "raw": raw, "made": made})
-        print(
-            f"| {n:g} | {act:.0f} | {core:,.0f} | {raw:,.0f} | {raw * act:,.0f} | {made:,.0f} | {made * act:,.0f} |",
-            flush=True,
-        )
+    clock = _Clock(args.clock)
+    if "numba" in args.kernels:
+        from vecgym.core import kernels as _k
+
+        _k.warm_up()  # compile or load the cache before any timing
+    rows: list[Row] = []
+    print(f"| case | runner | policy | kernels | active vehicles | steps/s | vehicle-slots/s |  ({args.clock} clock)")
+    print("|---|---|---|---|---:|---:|---:|")
+
+    def emit(row: Row) -> None:
+        rows.append(row)
+        print(f"| {row.case} | {row.runner} | {row.policy} | {row.kernels} | {row.active:,.0f} | "
+              f"{row.steps_per_s:,.0f} | {row.vehicle_slots_per_s:,.0f} |", flush=True)
+
+    for case in args.cases:
+        # Slower cases run fewer timed slots (about the same seconds per row).
+        n_timed = {"batch-64": max(args.steps // 10, 20), "n-1000": max(args.steps // 5, 20)}.get(case, args.steps)
+        warmup = min(args.warmup, 100) if case in ("batch-64", "n-1000") else args.warmup
+        for policy in args.policies:
+            if case == "batch-64":
+                actions, active = _record_batch(64, policy, warmup + n_timed, args.seed)
+                name = "good (w=1, equal shares)" if policy == "good" else policy
+                for kernels in args.kernels:
+                    rate = _time_batch_engine(64, kernels, actions, warmup, args.seed, clock)
+                    emit(Row(case, "Engine.step", name, kernels, active, rate))
+                for kernels in args.kernels:
+                    rate = _time_vector_env(64, kernels, actions, warmup, args.seed, clock)
+                    emit(Row(case, "VECVectorEnv.step", name, kernels, active, rate))
+            else:
+                actions, active, name = _record_single(case, policy, warmup + n_timed, args.seed)
+                for kernels in args.kernels:
+                    rate = _time_single(case, kernels, actions, warmup, args.seed, clock)
+                    emit(Row(case, "env.unwrapped.step", name, kernels, active, rate))
+
+    print()
+    print("| target | measured (numba, good policy) | met |")
+    print("|---|---:|:---:|")
+    for case, (what, threshold, unit) in TARGETS.items():
+        got = [r for r in rows if r.case == case and r.kernels == "numba" and r.policy.startswith("good")
+               and r.runner in ("env.unwrapped.step", "Engine.step")]
+        if not got:
+            continue
+        value = got[0].steps_per_s if unit == "steps/s" else got[0].vehicle_slots_per_s
+        print(f"| {what} ≥ {threshold:,.0f} {unit} | {value:,.0f} {unit} | {'yes' if value >= threshold else 'no'} |")
     return rows
 
 

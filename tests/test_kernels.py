@@ -23,7 +23,8 @@ from vecgym.core import arrivals, backend, fifo, kernels, phases, radio, rng, tr
 from vecgym.core.engine import Engine
 from vecgym.core.rng import Stream
 from vecgym.core.taskcols import LOC_DONE, REM_DONE, T_ARR
-from vecgym.goals import GoalSpec
+from vecgym.goals import GOAL_VECTOR_SIZE, GoalSpec
+from vecgym.observation import observe_batch
 
 RTOL_FIFO = 1e-12
 PRESETS = [("paper", 30.0), ("corridor", 60.0)]
@@ -95,9 +96,10 @@ def test_poisson_is_bit_identical_including_large_means() -> None:
 
 def test_poisson_uniform_on_a_cdf_step_goes_to_the_reference() -> None:
     """A uniform within the guard of a partial cdf sum is decided by the reference's arithmetic."""
-    lam = np.array([0.7, 0.7, 0.7, 4.0, 4.0])
+    lam = np.array([0.7, 0.7, 0.7, 4.0, 4.0, 80.0, 80.0, 80.0])
     cdf1 = np.exp(-lam) + np.exp(-lam + np.log(lam) - np.log(1.0))
-    u = cdf1 + np.array([0.0, 1e-15, -1e-15, 2e-16, -2e-16])
+    cdf80 = np.cumsum(np.exp(-80.0 + np.cumsum(np.log(80.0) - np.log(np.arange(1.0, 81.0)))))[-1] + np.exp(-80.0)
+    u = np.concatenate((cdf1[:5], [cdf80] * 3)) + np.array([0.0, 1e-15, -1e-15, 2e-16, -2e-16, 0.0, 3e-15, -3e-15])
     np.testing.assert_array_equal(kernels.poisson(lam, u), rng.poisson(lam, u))
 
 
@@ -216,6 +218,16 @@ def test_fifo_slot_long_unsorted_queue_and_empty_input() -> None:
     assert empty[0].shape == (0,) and empty[1].shape == (0,)
 
 
+def test_rows_per_vehicle_counts_as_bincount() -> None:
+    gen = np.random.default_rng(10)
+    tasks = gen.random((500, 16))
+    tasks[:, 0] = gen.integers(0, 37, 500)
+    tasks[::3, 6] = 0.0
+    for col in (6, 3):
+        np.testing.assert_array_equal(kernels.rows_per_vehicle(tasks, col, 40),
+                                      backend.rows_per_vehicle(tasks, col, 40))
+
+
 def test_fifo_slot_rejects_a_queue_outside_rate() -> None:
     with pytest.raises(IndexError):
         kernels.fifo_slot(np.array([0, 3]), np.zeros(2), np.zeros(2), np.ones(2), np.ones(2), np.zeros(2), np.ones(2))
@@ -292,6 +304,18 @@ def _phase(name: str, tasks: np.ndarray, impl: Any, eng: Engine, t0_g: np.ndarra
     return impl.downlink_phase(tasks, impl.downloading(tasks, t1_g), t0_g, tcut_g, r_dl)
 
 
+def test_backlogs_match_the_reference(snapshots: list[Engine]) -> None:
+    from vecgym.simulator import backlogs
+
+    for eng in snapshots:
+        assert eng.kernels == "numpy"
+        ref = backlogs(eng)
+        fast = kernels.backlogs(eng)
+        assert ref.keys() == fast.keys()
+        for key in ref:
+            np.testing.assert_array_equal(fast[key], ref[key], err_msg=key)
+
+
 def _same_state(a: Engine, b: Engine) -> None:
     np.testing.assert_array_equal(a.tasks, b.tasks)
     np.testing.assert_array_equal(a.last_arrivals_bytes, b.last_arrivals_bytes)
@@ -363,6 +387,11 @@ def test_engine_numba_reproduces_numpy_slot_by_slot(preset: str, n: float, B: in
         for key in r_ref.reward_terms:
             np.testing.assert_allclose(r_fast.reward_terms[key], r_ref.reward_terms[key], rtol=1e-9, atol=0.0)
         assert fast.tasks.shape == ref.tasks.shape, f"slot {slot}"
+        if slot % 25 == 0:  # the observation (noise drawn by each side's kernels, backlogs) too
+            goals = np.zeros((B, GOAL_VECTOR_SIZE))
+            o_ref, o_fast = observe_batch(ref, goals), observe_batch(fast, goals)
+            for key in o_ref:
+                np.testing.assert_array_equal(o_fast[key], o_ref[key], err_msg=f"slot {slot}: obs {key}")
         for key in COUNT_KEYS:
             seen[key] += float(r_ref.metrics[key].sum())
     # The run went through every kind of event the kernels handle.

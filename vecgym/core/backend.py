@@ -11,11 +11,21 @@ from __future__ import annotations
 
 import types
 
-from . import arrivals, fifo, phases, radio, traffic
+import numpy as np
+
+from . import arrivals, fifo, phases, radio, rng, traffic
+from .taskcols import G
 
 KERNELS = ("auto", "numpy", "numba")
 
-#: The reference implementation (``settle`` and ``arrive`` None: the engine's own ``_settle`` and ``_arrive``).
+
+def rows_per_vehicle(tasks: np.ndarray, col: int, n_g: int) -> np.ndarray:
+    """Task rows per vehicle slot (n_g of them) whose column ``col`` is > 0."""
+    return np.bincount(tasks[tasks[:, col] > 0.0, G].astype(np.intp), minlength=n_g)
+
+
+#: The reference implementation. ``settle``, ``arrive`` and ``backlogs`` are None: the engine's own
+#: ``_settle`` and ``_arrive`` and ``vecgym.simulator.backlogs`` run.
 REFERENCE = types.SimpleNamespace(
     name="numpy",
     fifo_slot=fifo.fifo_slot,
@@ -24,6 +34,9 @@ REFERENCE = types.SimpleNamespace(
     edge_phase=phases.edge_phase,
     downloading=phases.downloading,
     downlink_phase=phases.downlink_phase,
+    rows_per_vehicle=rows_per_vehicle,
+    backlogs=None,
+    normal=rng.normal,
     draw_arrivals=arrivals.draw_arrivals,
     settle=None,
     arrive=None,

@@ -8,9 +8,10 @@ reference; every kernel here computes the same numbers and is tested against it
 * **Random numbers** (``hash_key``, ``uniform``, ``normal``, ``poisson``): bit-identical. The
   SplitMix64 hash and the uniforms are integer arithmetic. ``normal`` hashes in numba but takes its
   logarithm and cosine from numpy (numpy's SIMD ``log`` and libm's differ in the last bit for ~0.3%
-  of arguments, and Box–Muller must not). ``poisson`` inverts in numba with numpy's ``exp(-λ)``,
-  ``log λ`` and ``log k``; only the ``exp`` of each further term is libm's, so a draw whose uniform
-  lies within 1e-9 of a partial cdf sum (in ~1e-9 of draws) is recomputed with the reference.
+  of arguments, and Box–Muller must not). ``poisson`` inverts in numba from numpy's ``exp(-λ)``;
+  its further cdf terms are not numpy's bits (a recurrence, or libm's ``exp``), so a draw whose
+  uniform lies within 1e-9 of a partial cdf sum (~1e-9 of draws) is redrawn with the reference:
+  the counts are the reference's.
 * **FIFO queues** (``fifo_slot`` and the four queue phases): the reference's stable sort by
   (queue, order) and its unrolled Lindley form ``c_i = W_i/r + max(c_0, max_j (a_j - (W_j - w_j)/r))``
   evaluated in the same order of floating-point operations (sequential running sum and maximum),
@@ -210,16 +211,31 @@ def _mix_np(z: np.ndarray) -> np.ndarray:
 
 @njit(cache=True, inline="always")
 def _poisson_one(lam, u, cdf0, log_lam, log_k):
-    """One inversion draw exactly as ``rng.poisson``: (count, status); status 1 flags a uniform
-    within the guard of a partial cdf sum (libm's ``exp`` might decide it otherwise than numpy's),
-    2 a count past the ``log_k`` table."""
+    """One inversion draw as ``rng.poisson`` makes it: (count, status).
+
+    ``cdf0`` is numpy's exp(-λ), so the first comparison is the reference's own. The further terms
+    are not numpy's bits: λ^k e^-λ / k! by the recurrence p·λ/k for λ <= 50 (no exp), else libm's
+    exp of the reference's log-space sum. Their sum differs from the reference's by far less than
+    ``_POISSON_GUARD``; a uniform that close to a partial sum gets status 1 (the caller redraws it
+    with the reference), and a count past the ``log_k`` table status 2 (likewise).
+    """
     if not (u > cdf0 and lam > 0.0):
-        return 0, 0  # cdf0 is numpy's exp(-λ): this comparison is the reference's
+        return 0, 0
     status = 0
     stop = lam + 40.0 * np.sqrt(lam) + 40.0
-    log_p = -lam
     cdf = cdf0
     k = 0
+    if lam <= 50.0:
+        p = cdf0
+        while True:
+            k += 1
+            p = p * lam / k
+            cdf += p
+            if abs(u - cdf) <= _POISSON_GUARD:
+                status = 1
+            if not (u > cdf and k < stop):
+                return k, status
+    log_p = -lam
     while True:
         k += 1
         if k >= log_k.shape[0]:
@@ -341,25 +357,34 @@ def _sort_segment(perm, order, lo, hi):
 @njit(cache=True)
 def _stable_perm(queue, order, n_q):
     """``np.lexsort((order, queue))`` for queues in [0, n_q): a counting sort by queue (stable),
-    then a stable sort by ``order`` inside each queue. Returns (perm, bounds): queue q's items are
-    perm[bounds[q]:bounds[q+1]]."""
+    then a stable sort by ``order`` inside the queues whose items came out of order. Returns
+    (perm, bounds): queue q's items are perm[bounds[q]:bounds[q+1]]."""
     m = queue.shape[0]
     bounds = np.zeros(n_q + 1, dtype=np.int64)
     for i in range(m):
-        if queue[i] < 0 or queue[i] >= n_q:
+        q = queue[i]
+        if q < 0 or q >= n_q:
             raise IndexError("a queue index is outside [0, number of queues)")
-        bounds[queue[i] + 1] += 1
+        bounds[q + 1] += 1
     for q in range(n_q):
         bounds[q + 1] += bounds[q]
     fill = bounds[:n_q].copy()
+    last = np.empty(n_q)
+    unsorted = np.zeros(n_q, dtype=np.bool_)
     perm = np.empty(m, dtype=np.int64)
+    n_unsorted = 0
     for i in range(m):
         q = queue[i]
+        if fill[q] > bounds[q] and _gt(last[q], order[i]) and not unsorted[q]:
+            unsorted[q] = True
+            n_unsorted += 1
+        last[q] = order[i]
         perm[fill[q]] = i
         fill[q] += 1
-    for q in range(n_q):
-        if bounds[q + 1] - bounds[q] > 1:
-            _sort_segment(perm, order, bounds[q], bounds[q + 1])
+    if n_unsorted:
+        for q in range(n_q):
+            if unsorted[q]:
+                _sort_segment(perm, order, bounds[q], bounds[q + 1])
     return perm, bounds
 
 
@@ -417,32 +442,33 @@ def fifo_slot(
 
 
 # ---------------------------------------------------------------------------------------------
-# The queue phases (phases.py): filter, FIFO, write back and per-queue sums in one call each.
+# The queue phases (phases.py): one pass over the table gathers a phase's tasks, then the FIFO,
+# then the results are written back and summed per queue (in row order, as np.bincount sums).
 @njit(cache=True)
 def _local_phase(tasks, t0_g, horizon_g, cpu_hz):
     n = tasks.shape[0]
     n_g = t0_g.shape[0]
     idx = np.empty(n, dtype=np.int64)
+    q = np.empty(n, dtype=np.int64)
+    order = np.empty(n)
+    arrival = np.empty(n)
+    work = np.empty(n)
+    horizon = np.empty(n)
     m = 0
     for i in range(n):
-        if tasks[i, _C_LOC_REM] > 0.0:
+        rem = tasks[i, _C_LOC_REM]
+        if rem > 0.0:
+            g = int(tasks[i, _C_G])
+            t_arr = tasks[i, _C_T_ARR]
             idx[m] = i
+            q[m] = g
+            order[m] = t_arr
+            arrival[m] = _nmax(t_arr, t0_g[g])
+            work[m] = rem
+            horizon[m] = horizon_g[g]
             m += 1
-    q = np.empty(m, dtype=np.int64)
-    order = np.empty(m)
-    arrival = np.empty(m)
-    work = np.empty(m)
-    horizon = np.empty(m)
-    for j in range(m):
-        i = idx[j]
-        g = int(tasks[i, _C_G])
-        q[j] = g
-        order[j] = tasks[i, _C_T_ARR]
-        arrival[j] = _nmax(tasks[i, _C_T_ARR], t0_g[g])
-        work[j] = tasks[i, _C_LOC_REM]
-        horizon[j] = horizon_g[g]
     rate = np.full(n_g, cpu_hz)
-    done, left = _fifo_core(q, order, arrival, work, rate, t0_g, horizon)
+    done, left = _fifo_core(q[:m], order[:m], arrival[:m], work[:m], rate, t0_g, horizon[:m])
     served = np.zeros(n_g)
     for j in range(m):
         i = idx[j]
@@ -457,25 +483,25 @@ def _uplink_phase(tasks, t0_g, tcut_g, rate_bps):
     n = tasks.shape[0]
     n_g = t0_g.shape[0]
     idx = np.empty(n, dtype=np.int64)
+    q = np.empty(n, dtype=np.int64)
+    order = np.empty(n)
+    arrival = np.empty(n)
+    work = np.empty(n)
+    horizon = np.empty(n)
     m = 0
     for i in range(n):
-        if tasks[i, _C_UP_REM] > 0.0:
+        rem = tasks[i, _C_UP_REM]
+        if rem > 0.0:
+            g = int(tasks[i, _C_G])
+            t_arr = tasks[i, _C_T_ARR]
             idx[m] = i
+            q[m] = g
+            order[m] = t_arr
+            arrival[m] = _nmax(t_arr, t0_g[g])
+            work[m] = rem
+            horizon[m] = tcut_g[g]
             m += 1
-    q = np.empty(m, dtype=np.int64)
-    order = np.empty(m)
-    arrival = np.empty(m)
-    work = np.empty(m)
-    horizon = np.empty(m)
-    for j in range(m):
-        i = idx[j]
-        g = int(tasks[i, _C_G])
-        q[j] = g
-        order[j] = tasks[i, _C_T_ARR]
-        arrival[j] = _nmax(tasks[i, _C_T_ARR], t0_g[g])
-        work[j] = tasks[i, _C_UP_REM]
-        horizon[j] = tcut_g[g]
-    done, left = _fifo_core(q, order, arrival, work, rate_bps, t0_g, horizon)
+    done, left = _fifo_core(q[:m], order[:m], arrival[:m], work[:m], rate_bps, t0_g, horizon[:m])
     sent = np.zeros(n_g)
     for j in range(m):
         i = idx[j]
@@ -489,31 +515,33 @@ def _uplink_phase(tasks, t0_g, tcut_g, rate_bps):
 @njit(cache=True)
 def _edge_phase(tasks, t0_g, t1_g, tcut_g, rate_q, n_types):
     n = tasks.shape[0]
+    n_g = t0_g.shape[0]
     idx = np.empty(n, dtype=np.int64)
+    q = np.empty(n, dtype=np.int64)
+    order = np.empty(n)
+    arrival = np.empty(n)
+    work = np.empty(n)
+    horizon = np.empty(n)
     m = 0
     for i in range(n):
-        g = int(tasks[i, _C_G])
-        if tasks[i, _C_UP_REM] == 0.0 and tasks[i, _C_EDGE_REM] > 0.0 and tasks[i, _C_EDGE_T] < t1_g[g]:
-            idx[m] = i
-            m += 1
-    q = np.empty(m, dtype=np.int64)
-    order = np.empty(m)
-    arrival = np.empty(m)
-    work = np.empty(m)
-    horizon = np.empty(m)
-    for j in range(m):
-        i = idx[j]
-        g = int(tasks[i, _C_G])
-        q[j] = g * n_types + int(tasks[i, _C_TYP])
-        order[j] = tasks[i, _C_EDGE_T]
-        arrival[j] = _nmax(tasks[i, _C_EDGE_T], t0_g[g])
-        work[j] = tasks[i, _C_EDGE_REM]
-        horizon[j] = tcut_g[g]
+        rem = tasks[i, _C_EDGE_REM]
+        if tasks[i, _C_UP_REM] == 0.0 and rem > 0.0:
+            g = int(tasks[i, _C_G])
+            at = tasks[i, _C_EDGE_T]
+            if at < t1_g[g]:
+                idx[m] = i
+                q[m] = g * n_types + int(tasks[i, _C_TYP])
+                order[m] = at
+                arrival[m] = _nmax(at, t0_g[g])
+                work[m] = rem
+                horizon[m] = tcut_g[g]
+                m += 1
     n_q = rate_q.shape[0]
     t0_q = np.empty(n_q)
-    for qq in range(n_q):
-        t0_q[qq] = t0_g[qq // n_types]
-    done, left = _fifo_core(q, order, arrival, work, rate_q, t0_q, horizon)
+    for g in range(n_g):
+        for k in range(n_types):
+            t0_q[g * n_types + k] = t0_g[g]
+    done, left = _fifo_core(q[:m], order[:m], arrival[:m], work[:m], rate_q, t0_q, horizon[:m])
     served = np.zeros(n_q)
     for j in range(m):
         i = idx[j]
@@ -530,13 +558,10 @@ def _downloading(tasks, t1_g):
     idx = np.empty(n, dtype=np.int64)
     m = 0
     for i in range(n):
-        g = int(tasks[i, _C_G])
-        if (
-            tasks[i, _C_EDGE_W0] > 0.0 and tasks[i, _C_EDGE_REM] == 0.0 and tasks[i, _C_REM_DONE] == INF
-            and tasks[i, _C_RES_T] < t1_g[g]
-        ):
-            idx[m] = i
-            m += 1
+        if tasks[i, _C_EDGE_W0] > 0.0 and tasks[i, _C_EDGE_REM] == 0.0 and tasks[i, _C_REM_DONE] == INF:
+            if tasks[i, _C_RES_T] < t1_g[int(tasks[i, _C_G])]:
+                idx[m] = i
+                m += 1
     return idx[:m].copy()
 
 
@@ -563,10 +588,53 @@ def _downlink_phase(tasks, idx, t0_g, tcut_g, rate_bps):
         i = idx[j]
         tasks[i, _C_RES_REM] = left[j]
         d = done[j]
-        if d != INF and d == d and d != -INF and d <= horizon[j]:
+        if math.isfinite(d) and d <= horizon[j]:
             tasks[i, _C_REM_DONE] = d
         got[q[j]] += work[j] - left[j]
     return got
+
+
+@njit(cache=True)
+def _rows_per_queue(tasks, col, n_g):
+    """Rows per vehicle slot with ``tasks[:, col] > 0`` (col < 0: every row)."""
+    out = np.zeros(n_g, dtype=np.int64)
+    for i in range(tasks.shape[0]):
+        if col < 0 or tasks[i, col] > 0.0:
+            out[int(tasks[i, _C_G])] += 1
+    return out
+
+
+@njit(cache=True)
+def _backlogs(tasks, n_g, n_types):
+    """Per vehicle slot: local cycles, upload bits, result bits; per (slot, type): edge cycles
+    (each summed in row order, as np.bincount sums)."""
+    per_g = np.zeros((3, n_g))
+    edge = np.zeros(n_g * n_types)
+    for i in range(tasks.shape[0]):
+        g = int(tasks[i, _C_G])
+        per_g[0, g] += tasks[i, _C_LOC_REM]
+        per_g[1, g] += tasks[i, _C_UP_REM]
+        per_g[2, g] += tasks[i, _C_RES_REM]
+        edge[g * n_types + int(tasks[i, _C_TYP])] += tasks[i, _C_EDGE_REM]
+    return per_g, edge
+
+
+def backlogs(engine: Any) -> dict[str, np.ndarray]:
+    """``vecgym.simulator.backlogs`` (identical results) in one pass over the task table."""
+    B, M, K = engine.B, engine.M, engine.K
+    tasks = engine.tasks if engine.tasks.flags.c_contiguous else np.ascontiguousarray(engine.tasks)
+    per_g, edge = _backlogs(tasks, B * M, K)
+    return {
+        "local_cycles": per_g[0].reshape(B, M),
+        "upload_bits": per_g[1].reshape(B, M),
+        "edge_cycles": edge.reshape(B, M, K),
+        "result_bits": per_g[2].reshape(B, M),
+    }
+
+
+def rows_per_vehicle(tasks: np.ndarray, col: int, n_g: int) -> np.ndarray:
+    """``np.bincount(tasks[tasks[:, col] > 0, G].astype(np.intp), minlength=n_g)``."""
+    return _rows_per_queue(tasks, int(col), int(n_g))
 
 
 def _f64(x: np.ndarray) -> np.ndarray:
@@ -636,6 +704,12 @@ def map_shadowing_db(
 # =============================================================================================
 # Arrivals (arrivals.draw_arrivals)
 # =============================================================================================
+@njit(cache=True, inline="always")
+def _prefix4(a, b, c, d):
+    """The hash state after four fields (``_hash5`` = ``_absorb(_prefix4(a, b, c, d), e)``)."""
+    return _absorb(_absorb(_absorb(_absorb(np.uint64(0), a), b), c), d)
+
+
 @njit(cache=True)
 def _arrival_counts(lam, seed, slot, vid, cdf0, log_lam, log_k):
     B, M, K = lam.shape
@@ -646,8 +720,9 @@ def _arrival_counts(lam, seed, slot, vid, cdf0, log_lam, log_k):
     j = 0
     for b in range(B):
         for n in range(M):
+            h4 = _prefix4(seed[b], slot[b], _ARRIVAL_COUNT, vid[b, n])
             for k in range(K):
-                u = _u5(seed[b], slot[b], _ARRIVAL_COUNT, vid[b, n], k)
+                u = _unit(_absorb(h4, k))
                 u_out[j] = u
                 c, status = _poisson_one(lam[b, n, k], u, cdf0[j], log_lam[j], log_k)
                 counts[j] = c
@@ -669,21 +744,26 @@ def _expand_arrivals(counts, seed, slot, vid, t0_s, size_min, size_max, slot_s, 
     size_out = np.empty(total)
     vid_f = vid.ravel()
     t = 0
-    for j in range(counts.shape[0]):
-        c = counts[j]
-        if c == 0:
-            continue
-        g = j // K
-        k = j - g * K
+    for g in range(counts.shape[0] // K):
         road = g // M
-        s, sl, v = seed[road], slot[road], vid_f[g]
-        for i in range(c):
-            key = k * _MAX_PER_TYPE + i
-            g_out[t] = g
-            typ_out[t] = k
-            t_out[t] = t0_s[road] + slot_s * _u5(s, sl, _ARRIVAL_TIME, v, key)
-            size_out[t] = size_min[k] + (size_max[k] - size_min[k]) * _u5(s, sl, _ARRIVAL_SIZE, v, key)
-            t += 1
+        h_time = np.uint64(0)
+        h_size = np.uint64(0)
+        have = False
+        for k in range(K):
+            c = counts[g * K + k]
+            if c == 0:
+                continue
+            if not have:
+                h_time = _prefix4(seed[road], slot[road], _ARRIVAL_TIME, vid_f[g])
+                h_size = _prefix4(seed[road], slot[road], _ARRIVAL_SIZE, vid_f[g])
+                have = True
+            for i in range(c):
+                key = k * _MAX_PER_TYPE + i
+                g_out[t] = g
+                typ_out[t] = k
+                t_out[t] = t0_s[road] + slot_s * _unit(_absorb(h_time, key))
+                size_out[t] = size_min[k] + (size_max[k] - size_min[k]) * _unit(_absorb(h_size, key))
+                t += 1
     return g_out, typ_out, t_out, size_out
 
 
@@ -999,6 +1079,9 @@ FAST = types.SimpleNamespace(
     edge_phase=edge_phase,
     downloading=downloading,
     downlink_phase=downlink_phase,
+    rows_per_vehicle=rows_per_vehicle,
+    backlogs=backlogs,
+    normal=normal,
     draw_arrivals=draw_arrivals,
     settle=settle,
     arrive=arrive,
