@@ -1,9 +1,13 @@
 """Which implementation of the engine's hot spots an ``Engine`` calls: ``Engine(kernels=...)``.
 
 * ``"numpy"``: the reference functions (``rng``, ``fifo``, ``phases``, ``arrivals``, ``traffic``,
-  ``radio`` and ``Engine._settle``): plain array code, the semantics' source of truth.
+  ``radio``, ``Engine._arrive`` / ``_settle`` and ``vecgym.simulator.backlogs``): plain array code,
+  the semantics' source of truth.
 * ``"numba"``: ``vecgym.core.kernels``, compiled fast paths that compute the same numbers (tested
   against the reference in ``tests/test_kernels.py``); ImportError without numba.
+
+The engine calls each hot spot through the namespace ``select`` returns (``engine._k``); the
+observation's noise and ``backlogs`` go through the engine's namespace too.
 * ``"auto"`` (default): numba when it can be imported, else numpy; ``engine.kernels`` says which.
 """
 

@@ -1,9 +1,10 @@
 """Numba fast paths of the engine's hot spots (the CPU fast path of DESIGN: "a numba kernel for the
 per-task queue phases ... tested against the array-namespace reference").
 
-The numpy functions of ``rng``, ``fifo``, ``phases``, ``arrivals`` and ``Engine._settle`` stay the
-reference; every kernel here computes the same numbers and is tested against it
-(``tests/test_kernels.py``):
+The numpy code (``rng``, ``fifo``, ``phases``, ``arrivals``, ``radio.map_shadowing_db``,
+``Engine._arrive``, ``Engine._settle`` with ``_record``, ``simulator.backlogs``) stays the reference;
+``Engine(kernels="numba")`` calls these instead (``backend.select``), and every one computes the same
+numbers, tested against its reference in ``tests/test_kernels.py``:
 
 * **Random numbers** (``hash_key``, ``uniform``, ``normal``, ``poisson``): bit-identical. The
   SplitMix64 hash and the uniforms are integer arithmetic. ``normal`` hashes in numba but takes its
@@ -12,22 +13,27 @@ reference; every kernel here computes the same numbers and is tested against it
   its further cdf terms are not numpy's bits (a recurrence, or libm's ``exp``), so a draw whose
   uniform lies within 1e-9 of a partial cdf sum (~1e-9 of draws) is redrawn with the reference:
   the counts are the reference's.
-* **FIFO queues** (``fifo_slot`` and the four queue phases): the reference's stable sort by
-  (queue, order) and its unrolled Lindley form ``c_i = W_i/r + max(c_0, max_j (a_j - (W_j - w_j)/r))``
-  evaluated in the same order of floating-point operations (sequential running sum and maximum),
-  so the results are identical; the tests allow 1e-12 relative (the rounding of the recursion
-  ``c_i = max(a_i, c_{i-1}) + w_i/r``, should a later change switch to it).
-* **Settle** (``settle``): ``Engine._settle`` and ``Engine._record`` in one pass over the task table
-  (the same per-task formulas; per-road sums accumulated in task order, as ``np.bincount`` does).
-* **Arrivals** (``draw_arrivals``): counts, times and sizes in one pass.
-* The traffic, fading, activity and radio-map functions run their numpy code with the random
-  number functions above bound in place of ``rng``'s (``_with_fast_rng``), so there is one source.
+* **FIFO queues** (``fifo_slot`` and the queue phases ``local_phase``, ``uplink_phase``,
+  ``edge_phase``, ``downloading``, ``downlink_phase``): the reference's stable sort by (queue,
+  order) and its unrolled Lindley form ``c_i = W_i/r + max(c_0, max_j (a_j - (W_j - w_j)/r))``
+  evaluated with the same floating-point operations in the same order (a sequential running sum
+  and maximum, as ``ufunc.accumulate``), so the results are identical. The tests allow 1e-12
+  relative: what the recursion ``c_i = max(a_i, c_{i-1}) + w_i/r`` would need, should a later
+  change of either side switch to it.
+* **Arrivals** (``draw_arrivals``, ``arrive``): counts, times and sizes, then the reference's
+  keep / sort / split / append, each in one pass. **Settle** (``settle``): ``Engine._settle`` and
+  ``Engine._record`` in one pass (per-road sums accumulated in row order, as ``np.bincount``).
+  ``backlogs``, ``rows_per_vehicle``, ``map_shadowing_db``: one pass each.
+* The traffic, fading, activity and radio-map functions are the reference's own code, run with the
+  random numbers above bound in place of ``rng``'s (``_with_fast_rng``): one source.
 
-``select(name)`` returns ``(name, namespace)`` for ``Engine(kernels=...)``: ``"numpy"`` (the
-reference functions), ``"numba"`` (these; ImportError without numba) or ``"auto"``.
+Unlike the reference, ``arrive`` and ``settle`` keep ``engine.tasks`` as the head of a buffer with
+spare rows, appended to and compacted in place (the same rows in the same order): an array taken
+from ``engine.tasks`` before a step is not a snapshot of it afterwards (copy it). While
+``engine.trace`` is set the engine runs its own ``_arrive`` and ``_settle`` (they record the trace).
 
-Importing this module needs numba (``pip install numba``, or the ``fast`` extra); the first call
-of each kernel compiles it (cached on disk next to this file).
+Importing this module needs numba (``pip install numba``, or the ``fast`` extra). Each kernel is
+compiled on first use and cached on disk next to this file (about 10 s once; ``warm_up()``).
 """
 
 from __future__ import annotations
@@ -70,8 +76,9 @@ if (
     != (*range(16), 16)
     or arrivals.MAX_PER_TYPE != _MAX_PER_TYPE
     or (Stream.ARRIVAL_COUNT, Stream.ARRIVAL_TIME, Stream.ARRIVAL_SIZE) != (9, 10, 11)
-):  # pragma: no cover - a guard for whoever changes the table layout
-    raise ImportError("vecgym.core.kernels is out of date with taskcols / arrivals / rng: update its constants")
+):  # pragma: no cover - a guard for whoever changes the table layout (loud: not an ImportError,
+    # which would send kernels="auto" quietly to numpy)
+    raise RuntimeError("vecgym.core.kernels is out of date with taskcols / arrivals / rng: update its constants")
 
 INF = np.inf
 NUMBA_VERSION = numba.__version__
@@ -1098,13 +1105,17 @@ FAST = types.SimpleNamespace(
 
 
 def warm_up() -> None:
-    """Compile (or load from the cache) every kernel once, on tiny inputs."""
-    t = np.zeros((0, _N_COLS))
-    z1 = np.zeros(1)
-    local_phase(t, z1, z1, 1.0)
-    uplink_phase(t, z1, z1, z1)
-    edge_phase(t, z1, z1, z1, z1, 1)
-    downlink_phase(t, downloading(t, z1), z1, z1, z1)
-    fifo_slot(np.zeros(1, np.int64), z1, z1, z1 + 1.0, z1 + 1.0, z1, z1 + 1.0)
-    normal(0, 0, 0, 0, np.arange(2))
+    """Compile (or load from the on-disk cache) every kernel once: a few slots of a small road."""
+    from ..config import VECConfig
+    from .engine import Engine
+
+    eng = Engine(VECConfig.from_kwargs(preset="corridor", n_vehicles=20.0), 1, kernels="numba")
+    eng.reset(np.array([0]))
+    w = np.ones((1, eng.M, eng.K))
+    for _ in range(3):
+        a = np.where(eng.active[..., None] & (eng.holder[..., None] >= 0), 1.0 / (eng.M * eng.K), 0.0)
+        eng.step(w * 0.5, a * np.ones(eng.K))
+    backlogs(eng)
+    fifo_slot(np.zeros(2, np.int64), np.zeros(2), np.zeros(2), np.ones(2), np.ones(1), np.zeros(1), np.ones(2))
+    hash_key(0, 1, 2, 3, np.arange(2))
     poisson(np.ones(2), uniform(0, 0, 0, 0, np.arange(2)))
