@@ -4,6 +4,7 @@ repaired action had been given. Inactive slots are ignored whatever they hold.""
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 import vecgym
+import vecgym.actions
 from vecgym import InvalidActionError
 
 SEED = 11
@@ -287,3 +289,29 @@ def test_inactive_slots_are_ignored(value: float, strict: bool, vh, reference) -
     assert info["action_repairs"] == NO_REPAIRS
     records = [vh.make_record(obs, info, reward, terminated, truncated), *_continue(vh, env, obs, TAIL - 1)]
     vh.assert_same_trajectory(records, reference)
+
+
+# --- per-server budgets on the corridor ---------------------------------------------------------
+def test_edge_budget_is_per_server_on_the_corridor() -> None:
+    """Σa ≤ 1 holds per edge server: one server over budget is scaled (or, strict, rejected naming
+    it) while the other servers' shares pass untouched; a rejected step changes nothing."""
+    env = vecgym.VECEnv(preset="corridor", n_vehicles=60)
+    obs, _ = env.reset(seed=4)
+    holder = obs["holder"]
+    servers = np.unique(holder[holder >= 0])
+    assert servers.size >= 2
+    over, fine = int(servers[0]), int(servers[1])
+    action = np.zeros(env.action_space.shape, np.float32)
+    action[1, holder == over, 0] = 1.0  # each queue asks for all of it: Σa = number of vehicles
+    action[1, holder == fine, 0] = 0.5 / max(int((holder == fine).sum()), 1)
+    _, a, repairs = vecgym.actions.check_action(action, obs["active"].astype(bool), env.n_task_types, False, holder)
+    assert repairs["edge_budget"] == 1
+    assert a[holder == over].sum() == pytest.approx(1.0)
+    np.testing.assert_array_equal(a[holder == fine], action[1, holder == fine].astype(np.float64))
+
+    strict = vecgym.VECEnv(preset="corridor", n_vehicles=60, strict=True)
+    strict.reset(seed=4)
+    before = pickle.dumps(strict.sim.engine)
+    with pytest.raises(InvalidActionError, match=f"server {over}"):
+        strict.step(action)
+    assert pickle.dumps(strict.sim.engine) == before
