@@ -17,6 +17,7 @@ from .errors import InvalidActionError
 from .goals import CommandError, GoalSpec, parse_command
 from .parallel import MAX_CYCLES, VECParallelEnv, parallel_env
 from .schedule import ScheduledCommand
+from .vector import VECVectorEnv
 from .vocab import CLASSES
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "VECConfig",
     "VECEnv",
     "VECParallelEnv",
+    "VECVectorEnv",
     "__version__",
     "parallel_env",
     "parse_command",

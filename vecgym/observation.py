@@ -15,7 +15,7 @@ from gymnasium import spaces
 from .config import CLASSES, VECConfig
 from .core import cells, radio
 from .core.engine import Engine
-from .core.rng import Stream, normal
+from .core.rng import Stream
 from .goals import GOAL_VECTOR_HIGH, MAX_WEIGHT
 from .simulator import Simulator, backlogs
 
@@ -69,7 +69,7 @@ def observe_batch(engine: Engine, goal_vectors: np.ndarray) -> dict[str, np.ndar
     act = engine.active
     B, M = act.shape
     f32 = np.float32
-    noise = normal(
+    noise = engine._k.normal(  # rng.normal, or its numba twin (the same numbers)
         engine.seed[:, None, None], engine.slot[:, None, None], Stream.OBS_NOISE, engine.vid[..., None], np.arange(4)
     )
     y = engine.lane_y_m[engine.lane]

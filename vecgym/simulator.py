@@ -30,6 +30,9 @@ class SlotResult:
 def backlogs(engine: Engine) -> dict[str, np.ndarray]:
     """Work each vehicle slot still holds, (B, M) or (B, M, K): local cycles, upload bits,
     edge cycles per type, result bits."""
+    fast = getattr(engine, "_k", None)
+    if fast is not None and fast.backlogs is not None:
+        return fast.backlogs(engine)  # the same sums in one compiled pass (vecgym.core.kernels)
     B, M, K = engine.B, engine.M, engine.K
     tasks = engine.tasks
     g = tasks[:, G].astype(np.intp)

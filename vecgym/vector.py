@@ -74,6 +74,11 @@ class VECVectorEnv(VectorEnv):
         self._steps = np.zeros(num_envs, dtype=np.int64)
         self._autoreset = np.zeros(num_envs, dtype=bool)
         self._seeders = [np.random.default_rng() for _ in range(num_envs)]
+        self._command_slots = np.array(sorted({cmd.slot for cmd in self.commands}), dtype=np.int64)
+        self._next_event_s = np.full(num_envs, np.inf)
+        self._goal_vectors = np.zeros((num_envs, self.single_observation_space["goal"].shape[0]), np.float32)
+        self._labels = np.empty(num_envs, dtype=object)
+        self._command_ids = np.zeros(num_envs, dtype=np.int64)
         self._has_reset = False
 
     # ------------------------------------------------------------------------------------------
@@ -103,8 +108,11 @@ class VECVectorEnv(VectorEnv):
         result = eng.step(w, a)
         eng.metrics.count_repairs(sum(repairs.values()))
         self._steps += 1
-        for b, channel in enumerate(self.channels):
-            channel.after_step(eng, b, self.commands)
+        # Goal events (an expiry or a scheduled command) are rare: only those roads run Python.
+        due = (eng.t_s >= self._next_event_s - 1e-9) | np.isin(eng.slot, self._command_slots)
+        for b in np.flatnonzero(due):
+            self.channels[b].after_step(eng, int(b), self.commands)
+            self._refresh(int(b))
         reward = np.where(restart, 0.0, result.reward)
         truncated = np.zeros(self.num_envs, dtype=bool)
         if self.max_episode_steps is not None:
@@ -141,16 +149,24 @@ class VECVectorEnv(VectorEnv):
         for b in np.flatnonzero(mask):
             self.channels[b].reset()
             self.channels[b].issue_scheduled(self.engine, int(b), self.commands)
+            self._refresh(int(b))
+
+    def _refresh(self, b: int) -> None:
+        """Cache road b's goal channel, labels and next goal event after a change."""
+        channel = self.channels[b]
+        self._goal_vectors[b] = channel.vector(self.engine.goals[b])
+        self._labels[b] = self.engine.goals[b].label
+        self._command_ids[b] = channel.command_id
+        self._next_event_s[b] = min(channel.truth_expires_s, channel.interpreted_expires_s)
 
     def _observe(self) -> dict[str, np.ndarray]:
-        goals = np.stack([c.vector(self.engine.goals[b]) for b, c in enumerate(self.channels)])
-        return observe_batch(self.engine, goals)
+        return observe_batch(self.engine, self._goal_vectors)
 
     def _infos(self, result: Any, mask: np.ndarray, repairs: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
         info: dict[str, Any] = {
-            "goal": np.array([self.engine.goals[b].label for b in range(self.num_envs)], dtype=object),
+            "goal": self._labels.copy(),
             "_goal": np.ones(self.num_envs, dtype=bool),
-            "command_id": np.array([c.command_id for c in self.channels]),
+            "command_id": self._command_ids.copy(),
             "_command_id": np.ones(self.num_envs, dtype=bool),
         }
         if result is not None:

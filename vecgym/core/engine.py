@@ -87,6 +87,7 @@ class Engine:
         # The kernel table holds (compiled) functions: pickle its name and select it again.
         state = self.__dict__.copy()
         state["_k"] = self._k.name
+        state.pop("_kernel_task_buf", None)  # kernels.arrive's spare rows: rebuilt on demand
         if state["draw_arrivals"] is self._k.draw_arrivals:
             state["draw_arrivals"] = None
         return state

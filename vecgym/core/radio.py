@@ -107,9 +107,8 @@ def map_shadowing_db(
     n_grid = radio_map.shape[-1]
     i0 = np.clip(np.floor(pos).astype(np.intp), 0, n_grid - 2)
     frac = np.clip(pos - i0, 0.0, 1.0)
-    row = radio_map[road, server, lane]
-    lo = np.take_along_axis(row, i0[:, None], axis=1)[:, 0]
-    hi = np.take_along_axis(row, (i0 + 1)[:, None], axis=1)[:, 0]
+    lo = radio_map[road, server, lane, i0]  # point gathers: no copy of whole map rows
+    hi = radio_map[road, server, lane, i0 + 1]
     return lo + frac * (hi - lo)
 
 
