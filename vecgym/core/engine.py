@@ -201,6 +201,8 @@ class Engine:
     def _admit(self, new: traffic.NewVehicles) -> np.ndarray:
         """Put entering vehicles into the first free vehicle slots of their road; (B,) blocked."""
         B = self.B
+        if new.road.shape[0] == 0:
+            return np.zeros(B, dtype=np.int64)
         n_new = np.bincount(new.road, minlength=B)
         free = ~self.active
         rank = np.cumsum(free, axis=1) - 1

@@ -62,6 +62,8 @@ class BatchMetrics:
             self.jain_dep = z((B, 3))  # departed vehicles: n, Σf, Σf²
             self.veh = z((B, M, 2))  # per vehicle slot over its stay: resolved, on time
             self.fair = z((self.fair_window, B, M, 2))
+            self.fair_sum = z((B, M, 2))  # self.fair summed over the window
+            self.win_sum = z((B, 2))  # self.win summed over the window
             self.reward = z((B, 4))  # total, qos, energy, fairness
             self.misc = z((B, 3))  # migrated bytes, action repairs, edge cycles served
             self.server_cycles = z((B, S))
@@ -85,6 +87,8 @@ class BatchMetrics:
             arr[roads] = 0.0
         self.win[:, roads] = 0.0
         self.fair[:, roads] = 0.0
+        self.win_sum[roads] = 0.0
+        self.fair_sum[roads] = 0.0
         self.tracked_vid[roads] = -2
 
     # ------------------------------------------------------------------------------------------
@@ -106,6 +110,7 @@ class BatchMetrics:
         """Vehicle slots (B, M) mask that got a new vehicle start with empty per-vehicle counts."""
         self.veh[slots] = 0.0
         self.fair[:, slots] = 0.0
+        self.fair_sum[slots] = 0.0
 
     def depart(self, slots: np.ndarray) -> None:
         """Fold the on-time fractions of departing vehicles (B, M) mask into Jain's index."""
@@ -140,16 +145,22 @@ class BatchMetrics:
 
         ``per_vehicle`` (B, M, 2): tasks resolved and on time this slot per vehicle slot.
         """
+        # Ring buffers with running sums (the counts are integers: the sums stay exact).
         slot_i = self.counts[:, 0].astype(np.int64)
-        self.win[slot_i % self.window, np.arange(self.B)] = np.stack((violations, decided), axis=1)
-        tot = self.win.sum(axis=0)
+        roads = np.arange(self.B)
+        i = slot_i % self.window
+        new = np.stack((violations, decided), axis=1)
+        self.win_sum += new - self.win[i, roads]
+        self.win[i, roads] = new
+        tot = self.win_sum
         rate = np.where(tot[:, 1] > 0, tot[:, 0] / np.maximum(tot[:, 1], 1.0), 0.0)
         self.peak = np.maximum(self.peak, rate)
         self.counts[:, 0] += 1
         self.veh += per_vehicle
-        self.fair[slot_i % self.fair_window, np.arange(self.B)] = per_vehicle
-        window = self.fair.sum(axis=0)
-        return jain_index(window[..., 0], window[..., 1], self.min_tasks)
+        j = slot_i % self.fair_window
+        self.fair_sum += per_vehicle - self.fair[j, roads]
+        self.fair[j, roads] = per_vehicle
+        return jain_index(self.fair_sum[..., 0], self.fair_sum[..., 1], self.min_tasks)
 
     # ------------------------------------------------------------------------------------------
     def summary(self, b: int, active: np.ndarray, pending: dict[str, float]) -> dict[str, Any]:

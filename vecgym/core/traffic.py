@@ -69,6 +69,8 @@ def entries(seeds: np.ndarray, slot: np.ndarray, t0_s: np.ndarray, next_id: np.n
     lam = np.stack(rates, axis=1) * cfg.slot_s  # (B, n_origins)
     u = uniform(seeds[:, None], slot[:, None], Stream.ENTRY_COUNT, 0, np.arange(lam.shape[1]))
     counts = poisson(lam, u)  # (B, n_origins)
+    if not counts.any():  # most slots: nobody enters
+        return _none(B)
     per_road = counts.sum(axis=1)
     road = np.repeat(np.arange(B), per_road)
     i = np.arange(road.shape[0]) - np.repeat(np.cumsum(per_road) - per_road, per_road)
@@ -78,6 +80,12 @@ def entries(seeds: np.ndarray, slot: np.ndarray, t0_s: np.ndarray, next_id: np.n
     lo, hi = cfg.speed_min_kmh * _KMH, cfg.speed_max_kmh * _KMH
     speed = lo + (hi - lo) * u_speed
     return NewVehicles(road, vid, origin + speed * cfg.slot_s * u_pos, speed, lane, vclass)
+
+
+def _none(B: int) -> NewVehicles:
+    """No vehicles."""
+    empty_i, empty_f = np.empty(0, dtype=np.int64), np.empty(0)
+    return NewVehicles(empty_i, empty_i, empty_f, empty_f, empty_i, empty_i)
 
 
 def speed_cap_mps(x_m: np.ndarray, t_s: np.ndarray, cfg: VECConfig) -> np.ndarray:
