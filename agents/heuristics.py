@@ -15,6 +15,8 @@ import numpy as np
 
 from vecgym.core import radio
 
+from .base import equal_server_shares, per_server_shares
+
 
 def _holder(obs: dict[str, np.ndarray]) -> np.ndarray:
     """Each slot's edge server, -1 for none (single-server observations without the key: 0)."""
@@ -26,23 +28,6 @@ def _holder(obs: dict[str, np.ndarray]) -> np.ndarray:
 def _covered(obs: dict[str, np.ndarray]) -> np.ndarray:
     active = obs["active"].astype(bool)
     return active & (obs["cell"] >= 0) if "cell" in obs else active
-
-
-def per_server_shares(weights: np.ndarray, holder: np.ndarray) -> np.ndarray:
-    """Edge shares a (M, K) in proportion to ``weights`` (M, K) ≥ 0 within each server's queues,
-    each server's shares summing to 1 where any of its queues has weight; 0 where holder < 0."""
-    weights = np.where((holder >= 0)[:, None], np.maximum(weights, 0.0), 0.0).astype(np.float64)
-    srv = np.maximum(holder, 0)
-    total = np.bincount(srv, weights=weights.sum(axis=1), minlength=int(srv.max(initial=0)) + 1)
-    denom = total[srv][:, None]
-    return np.where(denom > 0.0, weights / np.where(denom > 0.0, denom, 1.0), 0.0)
-
-
-def equal_server_shares(use: np.ndarray, holder: np.ndarray, n_types: int) -> np.ndarray:
-    """Each server's CPU split equally among the queues of the vehicles it holds that are in
-    ``use`` (M,), shape (M, K) float32."""
-    weights = np.repeat(np.asarray(use, dtype=np.float64)[:, None], n_types, axis=1)
-    return per_server_shares(weights, holder).astype(np.float32)
 
 
 class _Heuristic:

@@ -80,14 +80,17 @@ def _server_budget(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scale each server's shares down to Σa = 1 where they exceed it; (a, servers repaired per road)."""
     B, n_max = active.shape
+    held = np.ones((B, n_max), dtype=bool) if holder is None else np.asarray(holder) >= 0
     server = np.zeros((B, n_max), dtype=np.intp) if holder is None else np.maximum(np.asarray(holder), 0)
     n_srv = int(server.max(initial=0)) + 1
     key = np.arange(B)[:, None] * n_srv + server
-    totals = np.bincount(key.ravel(), weights=a.sum(axis=2).ravel(), minlength=B * n_srv).reshape(B, n_srv)
+    # A vehicle no server holds yet (it entered in a gap) has no queue: its shares count nowhere.
+    weights = np.where(held, a.sum(axis=2), 0.0)
+    totals = np.bincount(key.ravel(), weights=weights.ravel(), minlength=B * n_srv).reshape(B, n_srv)
     over = totals > 1.0 + SUM_TOL
     if over.any() and strict:
         b, s = (int(i) for i in np.argwhere(over)[0])
-        slots = np.flatnonzero(active[b] & (server[b] == s))
+        slots = np.flatnonzero(active[b] & held[b] & (server[b] == s))
         where = f"road {b}, " if batched else ""
         raise InvalidActionError(
             f"edge shares of the queues held by server {s} ({where}vehicle slot(s) {slots[:8].tolist()}"

@@ -13,7 +13,7 @@ from .actions import check_action
 from .config import VECConfig, as_config
 from .goal_channel import GOAL_CHANNELS, GoalChannel
 from .goals import GoalSpec
-from .observation import observation_space, observe
+from .observation import observation_space, observation_table, observe
 from .schedule import ScheduledCommand, check_schedule
 from .simulator import Simulator
 
@@ -22,47 +22,34 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     """
     ## Description
 
-    A road-side unit (RSU) at the middle of a 2 km, three-lane highway hosts a 400 GHz edge
-    server. Vehicles enter as a Poisson process (about ``n_vehicles`` on the road), drive at
-    60–100 km/h and generate tasks of ``n_task_types`` types. Every 100 ms slot the agent decides,
-    for each vehicle slot n and task type k, the fraction ``w[n,k]`` of each new task that is
-    offloaded (the rest runs on the vehicle's 5 GHz CPU) and the share ``a[n,k]`` of the edge CPU
-    given to the edge queue (n, k). Uplinks share 20 MHz equally among the vehicles that upload;
-    the channel has 3GPP path loss, correlated shadowing and Rayleigh fading. Every queue is FIFO
-    with exact per-task completion times; a task fails if its vehicle leaves the road first.
-    This is the physical layer of the SP-LLM paper (arXiv 2508.09149); ``VEC-pDT-v0`` adds the
-    predictive twin's forecasts.
+    Vehicles drive a road past road-side units (RSUs), each with an edge server. Preset
+    ``"paper"`` (default, the paper's Table 1): a 2 km, three-lane highway with one RSU at the
+    middle covering it all and a 400 GHz server. Preset ``"corridor"``: 6 km with an RSU every km,
+    100 m coverage gaps, a backhaul between neighbours, and safety / perception / bulk tasks. Every
+    100 ms time slot the agent decides, for each vehicle slot n and task type k, the fraction
+    ``w[n,k]`` of each new task that is offloaded (the rest runs on the vehicle's 5 GHz CPU) and the
+    share ``a[n,k]`` of its edge server's CPU for the edge queue (n, k). Each RSU's band is shared
+    equally among its uploaders; the radio has 3GPP path loss with a free-space floor, a
+    location-fixed radio map, Rayleigh fading and a capped Shannon rate. Every queue is FIFO with
+    exact per-task completion times; edge work migrates over the backhaul at a handover; a task
+    whose age reaches 3 deadlines is dropped. Exact semantics: ``docs/physics_v2.md``. This is the
+    physical layer of the SP-LLM paper (arXiv 2508.09149); ``VEC-pDT-v0`` adds the twin's forecasts.
 
     ## Action Space
 
     ``Box(0, 1, (2, n_max, n_task_types), float32)``: ``action[0]`` = offload ratios w,
-    ``action[1]`` = edge CPU shares a, with Σ a ≤ 1 over the active slots. Entries of inactive
-    slots are ignored. By default NaN → 0, values are clipped to [0, 1] and Σa > 1 is scaled down
-    to 1, each repair counted in ``info["action_repairs"]``; with ``strict=True`` any of these raises
-    ``vecgym.InvalidActionError`` naming the entries. A wrong shape or type always raises.
+    ``action[1]`` = edge CPU shares a, with Σ a ≤ 1 over the queues each edge server holds
+    (``obs["holder"]``). Entries of inactive slots are ignored; a vehicle in a coverage gap offloads
+    nothing new. By default NaN → 0, values are clipped to [0, 1] and a server's Σa > 1 is scaled
+    down to 1, each repair counted in ``info["action_repairs"]``; with ``strict=True`` any of these
+    raises ``vecgym.InvalidActionError`` naming the entries. A wrong shape or type always raises.
 
     ## Observation Space
 
-    A ``Dict`` over the ``n_max`` vehicle slots (M = n_max, K = n_task_types, C = 4 classes):
+    A ``Dict`` over the ``n_max`` vehicle slots (M = n_max, K = n_task_types, C = 4 classes;
+    bounds of the default config):
 
-    | Key                     | Shape  | Dtype   | Min  | Max        | Meaning                                    |
-    |-------------------------|--------|---------|------|------------|--------------------------------------------|
-    | `active`                | (M,)   | int8    | 0    | 1          | slot holds a vehicle                       |
-    | `vehicle_id`            | (M,)   | int64   | -1   | 2^63-1     | unique, never reused id; -1 if empty       |
-    | `vehicle_class`         | (M, C) | int8    | 0    | 1          | one-hot car / bus / truck / emergency      |
-    | `position_m`            | (M, 2) | float32 | -100 | L+100      | (x along road, y from RSU), GPS noise      |
-    | `speed_mps`             | (M,)   | float32 | 0    | 100        | speed with sensor noise                    |
-    | `snr_db`                | (M,)   | float32 | -100 | 200        | estimated uplink SNR for the coming slot   |
-    | `rate_mbps`             | (M,)   | float32 | 0    | 1e6        | W·log2(1+SNR): rate if alone on the band   |
-    | `local_backlog_gcycles` | (M,)   | float32 | 0    | 1e9        | work queued on the vehicle CPU             |
-    | `uplink_backlog_kbit`   | (M,)   | float32 | 0    | 1e9        | data waiting to be uploaded                |
-    | `edge_backlog_gcycles`  | (M, K) | float32 | 0    | 1e9        | work queued at the edge per (n, k)         |
-    | `arrivals_bytes`        | (M, K) | float32 | 0    | 1e9        | task bytes that arrived in the last slot   |
-    | `qos_weight`            | (M,)   | float32 | 0    | 1e4        | QoS weight under the ground-truth goal     |
-    | `goal`                  | (12,)  | float32 | 0    | <= 100     | the goal channel (see ``goal_channel``)    |
-    | `slot`                  | (1,)   | int64   | 0    | 2^63-1     | slot index t                               |
-
-    The actual rate in a slot is (W / number of uploading vehicles)·log2(1+SNR).
+    {observation_table}
 
     `goal` is ``GoalSpec.vector()`` of the goal that ``goal_channel`` selects: with
     ``"interpreted"`` (default) the goal ``vecgym.goals.parse_command`` made of the last command
@@ -72,13 +59,14 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     ## Rewards
 
-    ``r = -(β_Q·qos + β_E·energy + fairness)`` with β from the active ``GoalSpec``:
-    ``qos`` = Σ over tasks resolved this slot of weight·min(latency / (deadline·deadline_scale), cap)
-    (a failed task, or one still pending after cap deadlines, costs cap = 3), divided by the
-    expected number of arrivals per slot; ``energy`` = the slot's energy (local + upload + edge, J)
-    divided by the energy of computing the expected arrivals locally; ``fairness`` =
-    goal.fairness·(1 - Jain index of the active vehicles' mean QoS costs). Each term is reported in
-    ``info["reward_terms"]``.
+    ``r = -(β_Q·qos + β_E·energy + fairness)`` with β from the active ground-truth ``GoalSpec``
+    (``vecgym.reward``): ``qos`` = the QoS cost accrued this slot: every task in flight is charged
+    weight × the growth of min(age / (deadline·deadline_scale), cap) (a completed task up to its
+    latency, a failed or dropped one the rest of cap = 3), divided by the expected arrivals per
+    slot; ``energy`` = the slot's joules (local, upload, download, migration, edge) divided by the
+    energy of computing the expected arrivals locally; ``fairness`` = goal.fairness·(1 − J), J =
+    Jain's index of the vehicles' on-time fractions over the last 20 slots. Each term is reported
+    in ``info["reward_terms"]``.
 
     ## Starting State
 
@@ -104,8 +92,9 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ## Arguments
 
     ``gym.make("VEC-v0", render_mode=None, commands=(), goal_channel="interpreted", **config)``
-    where ``config`` holds any field of ``vecgym.VECConfig`` (``n_vehicles``, ``n_max``,
-    ``n_task_types``, ``slot_s``, ``strict``, the Table 1 parameters, the noise levels, ...). A bad
+    where ``config`` holds any field of ``vecgym.VECConfig`` (``preset`` = "paper" | "corridor",
+    whose values apply under the others; ``n_vehicles``, ``n_max``, ``n_task_types``, ``slot_s``,
+    ``strict``, the radio, tasks, traffic events, the noise levels, ...). A bad
     value raises ``ValueError`` naming the field and the allowed range. ``commands`` is the operator
     command schedule, a sequence of ``vecgym.ScheduledCommand(slot, text, goal)``: each is issued
     (see ``issue_command``) before the step of time slot ``slot``, every episode; it is not part of
@@ -114,7 +103,9 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     ## Version History
 
-    * v0: initial release; the ``commands`` and ``goal_channel`` arguments added.
+    * v0: initial release; the ``commands`` and ``goal_channel`` arguments added; physics v2
+      (presets, cells and handover, radio map, drops at cap deadlines, DVFS edge energy, new
+      observation keys ``cell``, ``holder``, ``distance_to_handover_m``, ``downlink_backlog_kbit``).
     """
 
     GOAL_CHANNELS: ClassVar[tuple[str, ...]] = GOAL_CHANNELS
@@ -222,3 +213,7 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     def close(self) -> None:
         pass
+
+
+# The observation table in the docstring is generated from the space (one owner per fact).
+VECEnv.__doc__ = (VECEnv.__doc__ or "").replace("{observation_table}", observation_table().replace("\n", "\n    "))

@@ -31,6 +31,48 @@ def y_max_m(cfg: VECConfig) -> float:
     return cfg.lane_offset_m + cfg.lane_width_m * cfg.n_lanes + POS_MARGIN_M
 
 
+#: What each observation key holds (units in the names); the docstring table is built from this
+#: and the space itself (``observation_table``), so the two cannot drift apart.
+MEANINGS: dict[str, str] = {
+    "active": "slot holds a vehicle",
+    "vehicle_id": "unique, never reused id; -1 if empty",
+    "vehicle_class": "one-hot car / bus / truck / emergency",
+    "position_m": "(x along road, y from the RSUs' line), GPS noise",
+    "speed_mps": "speed with sensor noise",
+    "snr_db": "uplink SNR to the serving RSU over the full band, noisy",
+    "rate_mbps": "W·min(log2(1+SNR), se_max): rate if alone on the band; 0 in a gap",
+    "local_backlog_gcycles": "work queued on the vehicle CPU",
+    "uplink_backlog_kbit": "data waiting to be uploaded",
+    "edge_backlog_gcycles": "work queued at the edge per (n, k)",
+    "arrivals_bytes": "task bytes that arrived in the last slot",
+    "qos_weight": "QoS weight under the ground-truth goal",
+    "cell": "serving RSU for the coming slot; -1 in a coverage gap",
+    "holder": "edge server holding the vehicle's queues; -1 if none",
+    "distance_to_handover_m": "distance ahead to the next handover, gap edge or road end",
+    "downlink_backlog_kbit": "results waiting to be downloaded",
+    "goal": "the goal channel (see ``goal_channel``)",
+    "slot": "time-slot index t",
+}
+
+
+def observation_table(cfg: VECConfig | None = None) -> str:
+    """The Markdown table of the observation (key, shape, dtype, bounds, meaning) from the space."""
+    cfg = cfg if cfg is not None else VECConfig.from_kwargs()
+    space = observation_space(cfg)
+    M, K = cfg.slots, cfg.n_task_types
+    names = {M: "M", K: "K", len(CLASSES): "C"}
+    rows = ["| Key | Shape | Dtype | Min | Max | Meaning |", "|---|---|---|---|---|---|"]
+    for key, box in space.spaces.items():
+        assert isinstance(box, spaces.Box)
+        shape = "(" + ", ".join(names.get(d, str(d)) if i < 2 else str(d) for i, d in enumerate(box.shape))
+        shape += ",)" if len(box.shape) == 1 else ")"
+        rows.append(
+            f"| `{key}` | {shape} | {box.dtype} | {float(np.min(box.low)):g} | {float(np.max(box.high)):.3g} "
+            f"| {MEANINGS[key]} |"
+        )
+    return "\n".join(rows)
+
+
 def observation_space(cfg: VECConfig) -> spaces.Dict:
     """The Dict space; every key is documented in ``VECEnv``'s docstring."""
     M, K = cfg.slots, cfg.n_task_types
