@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import numpy as np
 import pytest
 
@@ -312,3 +313,19 @@ def test_hybrid_refuses_a_bad_goal_and_falls_back_to_the_offline_interpreter(
     assert st["fallback"] == {reason: 1} and st["calls"] == 1
     assert agent.goal.label == "energy_saving"  # parse_command's reading of the paper's command
     assert agent.refusals and agent.refusals[0].startswith(reason)
+
+
+@pytest.mark.parametrize("name", ["sp-llm", "llm-dt", "hybrid"])
+def test_llm_agents_run_on_the_corridor(llm_server: LLMServer, name: str) -> None:
+    """The LLM orchestrators drive the multi-RSU corridor (per-server budgets, gaps) without repairs."""
+    llm_server.add(*([_answer(w=0.6)] * 8 if name != "hybrid" else [goal_answer(beta_energy=2.0)]))
+    env = gymnasium.make("VEC-pDT-v0", preset="corridor", n_vehicles=40, max_episode_steps=5)
+    agent = _agent(name, llm_server, env)
+    agent.reset(0)
+    obs, info = env.reset(seed=0)
+    env.unwrapped.issue_command("save energy")
+    for _ in range(5):
+        obs, _, _, _, info = env.step(agent.act(obs, info))
+        assert sum(info["action_repairs"].values()) == 0
+    stats = agent.stats()
+    assert stats["ok"] >= 1 and stats["fallback_rate"] == 0.0
