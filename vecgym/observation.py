@@ -124,7 +124,8 @@ def observe_batch(engine: Engine, goal_vectors: np.ndarray) -> dict[str, np.ndar
         snr_db = np.where(act, 10.0 * np.log10(snr_lin) + cfg.rate_noise_db * noise[..., 3], 0.0)
     snr_db = np.clip(snr_db, *SNR_DB_RANGE)
     covered = act & (engine.cell >= 0)
-    rate = np.where(covered, radio.rate_bps(cfg.bandwidth_hz, 10.0 ** (snr_db / 10.0), cfg.max_spectral_efficiency), 0)
+    band = np.full(snr_db.shape, cfg.bandwidth_hz)
+    rate = np.where(covered, radio.rate_bps(band, 10.0 ** (snr_db / 10.0), cfg.max_spectral_efficiency), 0.0)
     onehot = np.zeros((B, M, len(CLASSES)), dtype=np.int8)
     b_idx, m_idx = np.nonzero(act)
     onehot[b_idx, m_idx, engine.vclass[b_idx, m_idx]] = 1

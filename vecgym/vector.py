@@ -34,6 +34,7 @@ from .actions import check_actions
 from .config import VECConfig, as_config
 from .core.engine import Engine
 from .goal_channel import GoalChannel
+from .goals import GOAL_VECTOR_SIZE
 from .observation import observation_space, observe_batch
 from .schedule import ScheduledCommand, check_schedule
 
@@ -41,7 +42,10 @@ from .schedule import ScheduledCommand, check_schedule
 class VECVectorEnv(VectorEnv):
     """B independent roads of one config, stepped together (see the module docstring)."""
 
-    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+        "render_modes": [],
+    }
 
     def __init__(
         self,
@@ -76,7 +80,7 @@ class VECVectorEnv(VectorEnv):
         self._seeders = [np.random.default_rng() for _ in range(num_envs)]
         self._command_slots = np.array(sorted({cmd.slot for cmd in self.commands}), dtype=np.int64)
         self._next_event_s = np.full(num_envs, np.inf)
-        self._goal_vectors = np.zeros((num_envs, self.single_observation_space["goal"].shape[0]), np.float32)
+        self._goal_vectors = np.zeros((num_envs, GOAL_VECTOR_SIZE), np.float32)
         self._labels = np.empty(num_envs, dtype=object)
         self._command_ids = np.zeros(num_envs, dtype=np.int64)
         self._has_reset = False
@@ -106,7 +110,7 @@ class VECVectorEnv(VectorEnv):
         live = eng.active & ~restart[:, None]  # a restarting road's action is ignored
         w, a, repairs = check_actions(actions, live, self.cfg.n_task_types, self.cfg.strict, eng.holder)
         result = eng.step(w, a)
-        eng.metrics.count_repairs(sum(repairs.values()))
+        eng.metrics.count_repairs(np.sum(list(repairs.values()), axis=0))
         self._steps += 1
         # Goal events (an expiry or a scheduled command) are rare: only those roads run Python.
         due = (eng.t_s >= self._next_event_s - 1e-9) | np.isin(eng.slot, self._command_slots)

@@ -400,9 +400,11 @@ class Engine:
         if self.trace is not None:
             self.trace[-1]["arrivals"] = {"g": g, "typ": typ, "t_arr": t_arr, "size_bytes": size, "w": w_task}
         self.tasks = np.concatenate((self.tasks, rows)) if rows.shape[0] else self.tasks
-        self.last_arrivals_bytes = np.bincount(
-            g * self.K + typ, weights=size, minlength=self.B * self.M * self.K
-        ).reshape(self.B, self.M, self.K)
+        self.last_arrivals_bytes = (
+            np.bincount(g * self.K + typ, weights=size, minlength=self.B * self.M * self.K)
+            .astype(np.float64)
+            .reshape(self.B, self.M, self.K)
+        )
         return np.bincount(g // self.M, minlength=self.B).astype(np.float64)
 
     def _shared_rate(self, busy_g: np.ndarray, band_hz: float, power_w: float) -> tuple[np.ndarray, np.ndarray]:

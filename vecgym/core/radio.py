@@ -92,6 +92,8 @@ def draw_radio_map(seeds: np.ndarray, cfg: VECConfig) -> np.ndarray:
 def drift_radio_map(radio_map: np.ndarray, seeds: np.ndarray, slot: np.ndarray, cfg: VECConfig) -> np.ndarray:
     """One slot of slow drift: each map point follows AR(1) in time with time constant
     ``radio_map_drift_s`` (stationary, σ kept). Returns the new map."""
+    if cfg.radio_map_drift_s is None:
+        raise ValueError("drift_radio_map needs config 'radio_map_drift_s' (a time constant in s), got None")
     rho = np.exp(-cfg.slot_s / cfg.radio_map_drift_s)
     shape = radio_map.shape
     idx = np.arange(int(np.prod(shape[1:]))).reshape(1, *shape[1:])
