@@ -1,0 +1,234 @@
+"""The slot problem and its model cost J(w, a): what one slot's decision is costed on, the link
+rates under an offloading, the share problem's inputs, a pass's held state, and J by term
+(``agents.lyapunov``: **Prices**, **Vehicle FIFOs**, **Edge**, **Horizon**)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from vecgym.config import VECConfig
+from vecgym.core import radio
+
+from .queues import _STABLE_EPS, _inv, fifo_cost, pooled_wait_cost
+
+
+@dataclass
+class SlotProblem:
+    """Everything the model cost J(w, a) of one slot needs (shapes: H horizon slots, M vehicle
+    slots, K types). Prices are in the reward's units."""
+
+    cfg: VECConfig
+    work: np.ndarray  # (H, M, K) expected new work (cycles) per horizon slot
+    tasks: np.ndarray  # (H, M, K) expected new tasks
+    cycles: np.ndarray  # (K,) mean cycles of a task
+    bits: np.ndarray  # (K,) mean input bits of a task
+    m2: np.ndarray  # (K,) 1 + CV² of the task size
+    result_ratio: np.ndarray  # (K,)
+    q: np.ndarray  # (M, K) QoS price per task-second
+    energy_price: float  # reward units per joule (V·β_E / the reward's energy normaliser)
+    local: np.ndarray  # (M,) cycles queued on the vehicle
+    uplink: np.ndarray  # (M,) bits waiting to be uploaded
+    downlink: np.ndarray  # (M,) result bits waiting
+    edge: np.ndarray  # (M, K) edge cycles per queue
+    active: np.ndarray  # (M,) bool
+    cell: np.ndarray  # (M,) serving RSU, -1 in a gap
+    holder: np.ndarray  # (M,) server holding the edge queues, -1 none
+    offloadable: np.ndarray  # (M, K) bool: w may be > 0
+    snr: np.ndarray  # (H, M) linear uplink SNR over the whole band
+
+    @property
+    def held(self) -> np.ndarray:
+        return self.active & (self.holder >= 0)
+
+    @property
+    def server(self) -> np.ndarray:
+        """(M,) server index of each vehicle's edge queues (0 where none; mask with ``held``)."""
+        return np.maximum(self.holder, 0)
+
+
+def _cpb(cfg: VECConfig) -> np.ndarray:
+    return np.asarray(cfg.per_type("cycles_per_byte"), dtype=np.float64)
+
+
+def _edge_j_full(cfg: VECConfig) -> float:
+    """κ_e·F_e²: joules of an edge cycle at S = 1."""
+    return cfg.kappa_edge_value * cfg.edge_cpu_hz**2
+
+
+def link_rates(p: SlotProblem, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Uplink and downlink rates (H, M) of each vehicle if it uses the link, under offloading ``w``.
+
+    The band of a cell is split equally among its users (physics): the covered vehicles with
+    bits waiting or about to send; a vehicle counts itself in. Noise and the spectral-efficiency
+    cap as in ``vecgym.core.radio``.
+    """
+    cfg = p.cfg
+    covered = p.active & (p.cell >= 0)
+    cell = np.maximum(p.cell, 0)
+    n_srv = cfg.n_servers
+    bits = w[None] * p.work * (8.0 / _cpb(cfg))
+    noise_full = radio.noise_w(cfg.bandwidth_hz, cfg)
+    gain_rel = p.snr * noise_full  # P_tx·gain (W), (H, M)
+    out = []
+    for busy_now, new, band_hz, power in (
+        (p.uplink > 0.0, bits.sum(2) > 0.0, cfg.bandwidth_hz, cfg.tx_power_w),
+        (p.downlink > 0.0, (bits * p.result_ratio).sum(2) > 0.0, cfg.downlink_bandwidth_hz, cfg.rsu_tx_power_w),
+    ):
+        users = covered[None] & (busy_now[None] | new)
+        rates = np.zeros(p.snr.shape)
+        for h in range(p.snr.shape[0]):
+            n_cell = np.bincount(cell[users[h]], minlength=n_srv)
+            n = n_cell[cell] - users[h] + 1  # the others in the cell, plus this vehicle
+            b = band_hz / np.maximum(n, 1)
+            snr_b = gain_rel[h] * (power / cfg.tx_power_w) / radio.noise_w(b, cfg)
+            rates[h] = np.where(covered, radio.rate_bps(b, snr_b, cfg.max_spectral_efficiency), 0.0)
+        out.append(rates)
+    return out[0], out[1]
+
+
+def _per_server(p: SlotProblem, x: np.ndarray) -> np.ndarray:
+    """Σ over each server's queues of x (M, K) or (M,), (n_servers,)."""
+    x = x.sum(1) if x.ndim == 2 else x
+    return np.bincount(p.server[p.held], weights=x[p.held], minlength=p.cfg.n_servers)
+
+
+@dataclass
+class EdgeInputs:
+    """The share problem under an offloading w: per queue c (M, K); per server the pooled-wait
+    numerator d = (Σ q·n)·(Σ n·s²·m2)/(2·τ·F²), the offered load L (in shares) and the energy
+    coefficient B = e·κ_e·F_e²·W (W the work at the server); and the sums behind d."""
+
+    c: np.ndarray
+    d: np.ndarray
+    load: np.ndarray
+    energy_coef: np.ndarray
+    qn: np.ndarray  # (n_servers,) Σ q·n of the new tasks
+    v: np.ndarray  # (n_servers,) Σ n·s²·m2 of the new tasks (cycles²)
+    backlog_part: np.ndarray  # (n_servers,) β: the backlog's part of Σ c (it drains at S - L)
+
+
+def edge_inputs(p: SlotProblem, w: np.ndarray) -> EdgeInputs:
+    """The share problem's inputs under offloading ``w`` (horizon means of the new work)."""
+    cfg = p.cfg
+    F, tau = cfg.edge_cpu_hz, cfg.slot_s
+    P = p.edge[None] + w[None] * p.work
+    N = (p.q / p.cycles)[None] * (P * P + P * p.cycles) / 2.0
+    c = np.where(p.held[:, None], N.mean(0) / F, 0.0)
+    Bq = p.edge
+    c_backlog = np.where(p.held[:, None], (p.q / p.cycles) * (Bq * Bq + Bq * p.cycles) / 2.0 / F, 0.0)
+    c_sum = _per_server(p, c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta = np.where(c_sum > 0.0, _per_server(p, c_backlog) / c_sum, 0.0)
+    n = w * p.tasks.mean(0)
+    qn = _per_server(p, p.q * n)
+    v = _per_server(p, n * p.cycles**2 * p.m2)
+    load = _per_server(p, w * p.work.mean(0)) / (tau * F)
+    W = _per_server(p, p.edge + w * p.work.mean(0))
+    return EdgeInputs(c, qn * v / (2.0 * tau * F * F), load, p.energy_price * _edge_j_full(cfg) * W, qn, v, beta)
+
+
+@dataclass
+class PassState:
+    """What a pass holds fixed while it minimises over w: link rates (they depend on who uploads),
+    each FIFO backlog's QoS price per unit and task size (from the mix routed there), the share
+    each edge queue is costed at (a prospective one for a queue with no share yet), and each
+    server's speed S and spare share S - L (the offloading step lets S follow the offered load)."""
+
+    r_up: np.ndarray  # (H, M) bit/s
+    r_dl: np.ndarray  # (H, M) bit/s
+    psi: dict[str, np.ndarray]  # 'local' | 'up' | 'dl' -> (M,) price per unit-second of backlog
+    size: dict[str, np.ndarray]  # -> (M,) task size of the backlog
+    share: np.ndarray  # (M, K)
+    speed: np.ndarray  # (n_servers,) S = Σ a
+    spare: np.ndarray  # (n_servers,) S - L
+    dilution: np.ndarray  # (n_servers,) 1 + β·L/(S - L), held in the offloading step
+
+
+def pass_state(p: SlotProblem, w: np.ndarray, a: np.ndarray) -> PassState:
+    """Rates, backlog prices and edge shares for a pass starting from (w, a)."""
+    cfg = p.cfg
+    r_up, r_dl = link_rates(p, w)
+    m = p.tasks.mean(0)  # (M, K)
+    rate = np.asarray(cfg.per_type("task_rate_hz"), dtype=np.float64)
+    prior = (rate / rate.sum())[None, :]
+    psi, size = {}, {}
+    for key, frac, unit in (
+        ("local", 1.0 - w, p.cycles),
+        ("up", w, p.bits),
+        ("dl", w * (p.result_ratio > 0.0), p.bits * p.result_ratio),
+    ):
+        n = frac * m
+        n = np.where(n.sum(1, keepdims=True) > 0.0, n, prior * (unit > 0.0))
+        units = (n * unit).sum(1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            psi[key] = np.where(units > 0.0, (n * p.q).sum(1) / units, 0.0)
+        size[key] = units / np.maximum(n.sum(1), 1e-300)
+    # A queue with no share yet is costed at the share it would get with all its work offloaded.
+    c = edge_inputs(p, w).c
+    c_full = edge_inputs(p, np.ones_like(w)).c
+    S = _per_server(p, a)
+    R = _per_server(p, np.sqrt(c))
+    s_of, r_of = S[p.server][:, None], R[p.server][:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prospective = np.nan_to_num(s_of * np.sqrt(c_full) / (r_of + np.sqrt(c_full)))
+    share = np.where(a > 0.0, a, np.where(p.held[:, None], prospective, 0.0))
+    e_in = edge_inputs(p, w)
+    T, _ = _inv(S - e_in.load, _STABLE_EPS)
+    return PassState(
+        r_up, r_dl, psi, size, share, speed=S, spare=S - e_in.load, dilution=1.0 + e_in.backlog_part * e_in.load * T
+    )
+
+
+def model_terms(p: SlotProblem, w: np.ndarray, a: np.ndarray, ps: PassState | None = None) -> dict[str, float]:
+    """J(w, a) by term, in the reward's units: QoS of the local, uplink, edge and downlink queues;
+    energy of local computing, upload, download and the edge. ``ps`` fixes the link rates and
+    backlog prices (default: those of ``w``)."""
+    cfg = p.cfg
+    ps = pass_state(p, w, a) if ps is None else ps
+    tau, f_v, F = cfg.slot_s, cfg.vehicle_cpu_hz, cfg.edge_cpu_hz
+    n_loc = (1.0 - w)[None] * p.tasks
+    n_up = w[None] * p.tasks
+    has_res = p.result_ratio > 0.0
+    q = p.q[None]
+    loc = fifo_cost(
+        n_loc, p.cycles, p.m2, q, p.local, ps.psi["local"], ps.size["local"], np.full(p.snr.shape, f_v) * p.active, tau
+    )
+    up = fifo_cost(n_up, p.bits, p.m2, q, p.uplink, ps.psi["up"], ps.size["up"], ps.r_up, tau)
+    dl = fifo_cost(
+        n_up * has_res, p.bits * p.result_ratio, p.m2, q, p.downlink, ps.psi["dl"], ps.size["dl"], ps.r_dl, tau
+    )
+    e_in = edge_inputs(p, w)
+    S = _per_server(p, a)
+    if ((e_in.c > 0.0) & (a <= 0.0)).any():
+        qos_edge = math.inf
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            A = _per_server(p, np.where(e_in.c > 0.0, e_in.c / np.where(a > 0.0, a, 1.0), 0.0))
+        wait = pooled_wait_cost(e_in.qn, e_in.v, S, e_in.load, F, tau)
+        T, _ = _inv(S - e_in.load, _STABLE_EPS)
+        qos_edge = float((A * (1.0 + e_in.backlog_part * e_in.load * T) + wait).sum())
+    e = p.energy_price
+    bits_up = (n_up * p.bits).sum(2)
+    bits_dl = (n_up * p.bits * p.result_ratio).sum(2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        j_up = np.where(bits_up > 0.0, cfg.tx_power_w * bits_up / ps.r_up, 0.0)
+        j_dl = np.where(bits_dl > 0.0, cfg.rsu_tx_power_w * bits_dl / ps.r_dl, 0.0)
+    W = _per_server(p, p.edge + w * p.work.mean(0))
+    return {
+        "qos_local": float(loc.mean(0).sum()),
+        "qos_uplink": float(up.mean(0).sum()),
+        "qos_edge": qos_edge,
+        "qos_downlink": float(dl.mean(0).sum()),
+        "energy_local": e * cfg.kappa_vehicle * f_v**2 * float(((1.0 - w)[None] * p.work).sum(axis=(1, 2)).mean()),
+        "energy_upload": e * float(j_up.sum(1).mean()),
+        "energy_download": e * float(j_dl.sum(1).mean()),
+        "energy_edge": e * _edge_j_full(cfg) * float((S * S * W).sum()),
+    }
+
+
+def model_cost(p: SlotProblem, w: np.ndarray, a: np.ndarray, ps: PassState | None = None) -> float:
+    """J(w, a): the model's cost of the decision, in the reward's units (mean over the horizon)."""
+    return float(sum(model_terms(p, w, a, ps).values()))
