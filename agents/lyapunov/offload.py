@@ -3,13 +3,20 @@ derivative of a cost convex in it, types in turn, vehicles at once (``agents.lya
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .problem import PassState, SlotProblem, _cpb, _edge_j_full, _per_server, edge_inputs
 from .queues import _STABLE_EPS, _inv
 from .roots import monotone_root
+
+
+def _full(x: np.ndarray | float, shape: tuple[int, ...]) -> np.ndarray:
+    """``np.broadcast_to(x, shape)``, skipped (it is slow on small arrays) when x has that shape."""
+    if isinstance(x, np.ndarray) and x.shape == shape:
+        return x
+    return np.broadcast_to(x, shape)
 
 
 @dataclass
@@ -26,6 +33,9 @@ class _Line:
     b0: np.ndarray | float = 0.0
     b1: np.ndarray | float = 0.0
     weight: np.ndarray | None = None  # (rows, 1): the rows' weights (None: the mean over rows)
+    _cache: tuple[bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def _sum(self, x: np.ndarray) -> np.ndarray:
         return x.mean(0) if self.weight is None else (x * self.weight).sum(0)
@@ -41,27 +51,38 @@ class _Line:
         """One line whose cost is the sum of ``lines``' costs (their rows stacked, weighted)."""
         fields = ("a0", "a1", "a2", "z0", "z1", "thr", "b0", "b1")
         rows = [np.shape(line.z0)[0] for line in lines]
-        parts = {
-            f: np.concatenate([np.broadcast_to(getattr(line, f), np.shape(line.z0)) for line in lines]) for f in fields
-        }
+        parts = {f: np.concatenate([_full(getattr(line, f), np.shape(line.z0)) for line in lines]) for f in fields}
         weight = np.concatenate([np.full((r, 1), 1.0 / r) for r in rows])
         return _Line(**parts, weight=weight)
 
+    def _constants(self) -> tuple[bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What ``derivatives`` needs that does not depend on x, computed once (the root search
+        calls it every iteration): all rows valid?, the mask, 2·thr, thr², -1/thr², 2·a2."""
+        if self._cache is None:
+            ok = self.thr > 0.0
+            thr = np.where(ok, self.thr, 1.0)
+            thr2 = thr * thr
+            self._cache = (bool(ok.all()), ok, 2.0 * thr, thr2, -1.0 / thr2, thr, 2.0 * self.a2)
+        return self._cache
+
     def derivatives(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """First and second derivatives of the cost in x (mean over h), (M,)."""
-        ok = self.thr > 0.0
-        thr = np.where(ok, self.thr, 1.0)
+        all_ok, ok, two_thr, thr2, slope_below, thr, two_a2 = self._constants()
         z = self.z0 + self.z1 * x
         above = z >= thr
         zs = np.where(above, z, 1.0)
-        T = np.where(above, 1.0 / zs, (2.0 * thr - z) / (thr * thr))
-        dT = np.where(above, -1.0 / (zs * zs), -1.0 / (thr * thr))
-        d2T = np.where(above, 2.0 / (zs * zs * zs), 0.0)
+        zs2 = zs * zs
+        T = np.where(above, 1.0 / zs, (two_thr - z) / thr2)
+        dT = np.where(above, -1.0 / zs2, slope_below)
+        d2T = np.where(above, 2.0 / (zs2 * zs), 0.0)
         N = self.a0 + (self.a1 + self.a2 * x) * x
-        dN = self.a1 + 2.0 * self.a2 * x
-        g = np.where(ok, dN * T + N * dT * self.z1, 0.0) + self.b1
-        h = 2.0 * self.a2 * T + 2.0 * dN * dT * self.z1 + N * d2T * self.z1 * self.z1
-        return self._sum(np.broadcast_to(g, z.shape)), self._sum(np.where(ok, h, 0.0))
+        dN = self.a1 + two_a2 * x
+        g = dN * T + N * dT * self.z1
+        g = (g if all_ok else np.where(ok, g, 0.0)) + self.b1
+        h = two_a2 * T + 2.0 * dN * dT * self.z1 + N * d2T * self.z1 * self.z1
+        if g.shape != z.shape:
+            g = np.broadcast_to(g, z.shape)
+        return self._sum(g), self._sum(h if all_ok else np.where(ok, h, 0.0))
 
 
 def _fifo_line(

@@ -92,7 +92,8 @@ def link_rates(p: SlotProblem, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _per_server(p: SlotProblem, x: np.ndarray) -> np.ndarray:
     """Σ over each server's queues of x (M, K) or (M,), (n_servers,)."""
     x = x.sum(1) if x.ndim == 2 else x
-    return np.bincount(p.server[p.held], weights=x[p.held], minlength=p.cfg.n_servers)
+    held = p.held
+    return np.bincount(p.server[held], weights=x[held], minlength=p.cfg.n_servers)
 
 
 @dataclass
@@ -167,7 +168,8 @@ def pass_state(p: SlotProblem, w: np.ndarray, a: np.ndarray) -> PassState:
             psi[key] = np.where(units > 0.0, (n * p.q).sum(1) / units, 0.0)
         size[key] = units / np.maximum(n.sum(1), 1e-300)
     # A queue with no share yet is costed at the share it would get with all its work offloaded.
-    c = edge_inputs(p, w).c
+    e_in = edge_inputs(p, w)
+    c = e_in.c
     c_full = edge_inputs(p, np.ones_like(w)).c
     S = _per_server(p, a)
     R = _per_server(p, np.sqrt(c))
@@ -175,7 +177,6 @@ def pass_state(p: SlotProblem, w: np.ndarray, a: np.ndarray) -> PassState:
     with np.errstate(divide="ignore", invalid="ignore"):
         prospective = np.nan_to_num(s_of * np.sqrt(c_full) / (r_of + np.sqrt(c_full)))
     share = np.where(a > 0.0, a, np.where(p.held[:, None], prospective, 0.0))
-    e_in = edge_inputs(p, w)
     T, _ = _inv(S - e_in.load, _STABLE_EPS)
     return PassState(
         r_up, r_dl, psi, size, share, speed=S, spare=S - e_in.load, dilution=1.0 + e_in.backlog_part * e_in.load * T

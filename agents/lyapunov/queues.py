@@ -17,7 +17,9 @@ this much for the edge server), then its tangent."""
 
 def _inv(z: np.ndarray, thr: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
     """1/z and d(1/z)/dz for z ≥ thr; below thr the tangent at thr (C¹, convex). 0 where thr ≤ 0."""
-    thr = np.broadcast_to(np.asarray(thr, dtype=np.float64), np.shape(z))
+    thr = np.asarray(thr, dtype=np.float64)
+    if thr.shape != np.shape(z):  # broadcast_to is slow on small arrays: only when needed
+        thr = np.broadcast_to(thr, np.shape(z))
     ok = thr > 0.0
     t = np.where(ok, thr, 1.0)
     above = z >= t

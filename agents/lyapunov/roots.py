@@ -30,8 +30,9 @@ def monotone_root(fun: Any, lo: np.ndarray, hi: np.ndarray, tol: float, with_der
             return np.asarray(out[0], dtype=np.float64), np.asarray(out[1], dtype=np.float64)
         return np.asarray(out, dtype=np.float64), np.zeros(x.shape)
 
-    f_lo = value(lo)[0].copy()
-    f_hi = value(hi)[0].copy()
+    # The ends' values only drive the regula falsi steps (Newton's steps need none).
+    f_lo = np.zeros(lo.shape) if with_derivative else value(lo)[0].copy()
+    f_hi = np.zeros(hi.shape) if with_derivative else value(hi)[0].copy()
     side = np.zeros(lo.shape, dtype=np.int8)
     done = (hi - lo) <= tol
     x = 0.5 * (lo + hi)
@@ -39,12 +40,12 @@ def monotone_root(fun: Any, lo: np.ndarray, hi: np.ndarray, tol: float, with_der
     for it in range(_ROOT_ITERS):
         open_ = ~done
         zero = open_ & (f == 0.0)
-        up = open_ & (f < 0.0)
-        down = open_ & (f > 0.0)
-        lo = np.where(up | zero, x, lo)
-        hi = np.where(down | zero, x, hi)
+        lo = np.where(open_ & (f <= 0.0), x, lo)
+        hi = np.where(open_ & (f >= 0.0), x, hi)
         done |= zero | ((hi - lo) <= tol)
         if not with_derivative:
+            up = open_ & (f < 0.0)
+            down = open_ & (f > 0.0)
             f_lo = np.where(up, f, np.where(down & (side == 1), 0.5 * f_lo, f_lo))
             f_hi = np.where(down, f, np.where(up & (side == -1), 0.5 * f_hi, f_hi))
             side = np.where(up, -1, np.where(down, 1, side)).astype(np.int8)
@@ -56,10 +57,11 @@ def monotone_root(fun: Any, lo: np.ndarray, hi: np.ndarray, tol: float, with_der
                 step = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
             else:
                 step = mid
-        inside = (step > lo) & (step < hi)
         if with_derivative:
             inside = (step >= lo) & (step <= hi)
             done |= inside & (np.abs(step - x) <= 1e-2 * tol)
+        else:
+            inside = (step > lo) & (step < hi)
         if done.all():
             break
         x = np.where(done, x, np.where(inside, step, mid))
