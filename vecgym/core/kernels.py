@@ -452,9 +452,10 @@ def fifo_slot(
 # The queue phases (phases.py): one pass over the table gathers a phase's tasks, then the FIFO,
 # then the results are written back and summed per queue (in row order, as np.bincount sums).
 @njit(cache=True)
-def _local_phase(tasks, t0_g, horizon_g, cpu_hz):
+def _gather_by_vehicle(tasks, col, t0_g, horizon_g):
+    """The rows whose column ``col`` holds work, as one FIFO per vehicle in arrival order:
+    (idx, queue, order, arrival, work, horizon, m), the first m entries valid."""
     n = tasks.shape[0]
-    n_g = t0_g.shape[0]
     idx = np.empty(n, dtype=np.int64)
     q = np.empty(n, dtype=np.int64)
     order = np.empty(n)
@@ -463,7 +464,7 @@ def _local_phase(tasks, t0_g, horizon_g, cpu_hz):
     horizon = np.empty(n)
     m = 0
     for i in range(n):
-        rem = tasks[i, _C_LOC_REM]
+        rem = tasks[i, col]
         if rem > 0.0:
             g = int(tasks[i, _C_G])
             t_arr = tasks[i, _C_T_ARR]
@@ -474,6 +475,13 @@ def _local_phase(tasks, t0_g, horizon_g, cpu_hz):
             work[m] = rem
             horizon[m] = horizon_g[g]
             m += 1
+    return idx, q, order, arrival, work, horizon, m
+
+
+@njit(cache=True)
+def _local_phase(tasks, t0_g, horizon_g, cpu_hz):
+    n_g = t0_g.shape[0]
+    idx, q, order, arrival, work, horizon, m = _gather_by_vehicle(tasks, _C_LOC_REM, t0_g, horizon_g)
     rate = np.full(n_g, cpu_hz)
     done, left = _fifo_core(q[:m], order[:m], arrival[:m], work[:m], rate, t0_g, horizon[:m])
     served = np.zeros(n_g)
@@ -487,27 +495,8 @@ def _local_phase(tasks, t0_g, horizon_g, cpu_hz):
 
 @njit(cache=True)
 def _uplink_phase(tasks, t0_g, tcut_g, rate_bps):
-    n = tasks.shape[0]
     n_g = t0_g.shape[0]
-    idx = np.empty(n, dtype=np.int64)
-    q = np.empty(n, dtype=np.int64)
-    order = np.empty(n)
-    arrival = np.empty(n)
-    work = np.empty(n)
-    horizon = np.empty(n)
-    m = 0
-    for i in range(n):
-        rem = tasks[i, _C_UP_REM]
-        if rem > 0.0:
-            g = int(tasks[i, _C_G])
-            t_arr = tasks[i, _C_T_ARR]
-            idx[m] = i
-            q[m] = g
-            order[m] = t_arr
-            arrival[m] = _nmax(t_arr, t0_g[g])
-            work[m] = rem
-            horizon[m] = tcut_g[g]
-            m += 1
+    idx, q, order, arrival, work, horizon, m = _gather_by_vehicle(tasks, _C_UP_REM, t0_g, tcut_g)
     done, left = _fifo_core(q[:m], order[:m], arrival[:m], work[:m], rate_bps, t0_g, horizon[:m])
     sent = np.zeros(n_g)
     for j in range(m):
