@@ -303,16 +303,7 @@ class Engine:
         jain = self.metrics.end_slot(settled["decided"], settled["violations"], settled["per_vehicle"])
         # The end boundary hands vehicles over; its migrations are this slot's energy.
         entered, blocked = self._boundary(x_end, v_end, target, exiting)
-        energy = np.stack(
-            (
-                self.local_j_per_cycle * local_cycles.reshape(B, M).sum(axis=1),
-                cfg.tx_power_w * _busy_s(up_bits, r_up).reshape(B, M).sum(axis=1),
-                cfg.rsu_tx_power_w * _busy_s(dl_bits, r_dl).reshape(B, M).sum(axis=1),
-                self.pending_migration_j,
-                edge_j,
-            ),
-            axis=1,
-        )
+        energy = self._energy(local_cycles, up_bits, r_up, dl_bits, r_dl, edge_j)
         terms = reward_terms(
             settled["qos_cost"],
             energy.sum(axis=1),
@@ -336,12 +327,7 @@ class Engine:
             "n_uploading": n_up,
             "tasks_arrived": n_new,
             **settled["counts"],
-            "energy_j": energy.sum(axis=1),
-            "energy_local_j": energy[:, 0],
-            "energy_upload_j": energy[:, 1],
-            "energy_download_j": energy[:, 2],
-            "energy_migration_j": energy[:, 3],
-            "energy_edge_j": energy[:, 4],
+            **self._energy_metrics(energy),
             "edge_utilisation": edge_cycles_s.mean(axis=1) / (cfg.edge_cpu_hz * cfg.slot_s),
             "tasks_in_flight": np.bincount(self.tasks[:, G].astype(np.intp) // M, minlength=B).astype(np.float64),
             "vehicles_entered": entered,
@@ -352,6 +338,26 @@ class Engine:
             "jain_window": jain,
         }
         return BatchResult(reward=reward, reward_terms=terms, metrics=metrics)
+
+    def _energy(self, local_cycles, up_bits, r_up, dl_bits, r_dl, edge_j) -> np.ndarray:
+        """The slot's joules per road, (B, 5): local, upload, download, migration, edge."""
+        cfg, B, M = self.cfg, self.B, self.M
+        return np.stack(
+            (
+                self.local_j_per_cycle * local_cycles.reshape(B, M).sum(axis=1),
+                cfg.tx_power_w * _busy_s(up_bits, r_up).reshape(B, M).sum(axis=1),
+                cfg.rsu_tx_power_w * _busy_s(dl_bits, r_dl).reshape(B, M).sum(axis=1),
+                self.pending_migration_j,
+                edge_j,
+            ),
+            axis=1,
+        )
+
+    @staticmethod
+    def _energy_metrics(energy: np.ndarray) -> dict[str, np.ndarray]:
+        """v1's per-slot energy names (plus download and migration), each (B,)."""
+        names = ("energy_local_j", "energy_upload_j", "energy_download_j", "energy_migration_j", "energy_edge_j")
+        return {"energy_j": energy.sum(axis=1), **{k: energy[:, i] for i, k in enumerate(names)}}
 
     # ------------------------------------------------------------------------------------------
     def _trace_inputs(self, w, a, t0, t1, tcut, exiting) -> dict:
@@ -386,7 +392,7 @@ class Engine:
 
     def _arrive(self, w: np.ndarray, t0: np.ndarray, tcut_g: np.ndarray) -> np.ndarray:
         """Phase 2: new tasks (those after their vehicle's exit never arrive); (B,) counts."""
-        if self._k.arrive is not None and self.trace is None:
+        if self._k.arrive is not None and self.trace is None and self.draw_arrivals is self._k.draw_arrivals:
             return self._k.arrive(self, w, t0, tcut_g)  # the same in one compiled pass
         new = self.draw_arrivals(self.lam, self.seed, self.slot, self.vid, t0, self.types, self.cfg.slot_s)
         keep = new.t_arr_s < tcut_g[new.g]
