@@ -134,3 +134,24 @@ def test_tasks_in_flight_stay_bounded_under_a_poor_policy(preset: str, n: float)
     assert dropped > 0  # the policy is poor enough to need the bound
     first, last = np.mean(in_flight[100:200]), np.mean(in_flight[300:400])
     assert last < 1.5 * first + 50
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_a_replaced_arrival_process_is_used_by_every_kernel(kernels: str) -> None:
+    """``engine.draw_arrivals`` is the documented hook for replaying tasks: both paths honour it."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    from vecgym.core.arrivals import NewTasks
+
+    cfg = VECConfig.from_kwargs(n_vehicles=10.0)
+    eng = Engine(cfg, 1, kernels=kernels)
+    eng.reset(np.array([0]))
+
+    def one_task(lam, seed, slot, vid, t0_s, types, slot_s):  # one 1 kB task on the first vehicle
+        g = np.array([int(np.flatnonzero(eng.active[0])[0])])
+        return NewTasks(g=g, typ=np.array([0]), t_arr_s=t0_s[:1] + 0.01, size_bytes=np.array([1000.0]))
+
+    eng.draw_arrivals = one_task
+    zeros = np.zeros((1, eng.M, eng.K))
+    arrived = [eng.step(zeros, zeros).metrics["tasks_arrived"][0] for _ in range(5)]
+    assert arrived == [1.0] * 5
