@@ -13,7 +13,9 @@ observation's noise and ``backlogs`` go through the engine's namespace too.
 
 from __future__ import annotations
 
-import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,9 +30,38 @@ def rows_per_vehicle(tasks: np.ndarray, col: int, n_g: int) -> np.ndarray:
     return np.bincount(tasks[tasks[:, col] > 0.0, G].astype(np.intp), minlength=n_g)
 
 
+@dataclass(frozen=True)
+class KernelTable:
+    """The hot spots an engine calls, one field each: both implementations fill every field, so
+    one cannot lack what the other has. None where the engine's own method is the reference."""
+
+    name: str
+    fifo_slot: Callable[..., Any]
+    local_phase: Callable[..., Any]
+    uplink_phase: Callable[..., Any]
+    edge_phase: Callable[..., Any]
+    downloading: Callable[..., Any]
+    downlink_phase: Callable[..., Any]
+    rows_per_vehicle: Callable[..., Any]
+    backlogs: Callable[..., Any] | None
+    normal: Callable[..., Any]
+    draw_arrivals: Callable[..., Any]
+    settle: Callable[..., Any] | None
+    arrive: Callable[..., Any] | None
+    initial: Callable[..., Any]
+    entries: Callable[..., Any]
+    advance: Callable[..., Any]
+    fading_draw: Callable[..., Any]
+    draw_radio_map: Callable[..., Any]
+    drift_radio_map: Callable[..., Any]
+    map_shadowing_db: Callable[..., Any]
+    activity_init: Callable[..., Any]
+    activity_step: Callable[..., Any]
+
+
 #: The reference implementation. ``settle``, ``arrive`` and ``backlogs`` are None: the engine's own
 #: ``_settle`` and ``_arrive`` and ``vecgym.simulator.backlogs`` run.
-REFERENCE = types.SimpleNamespace(
+REFERENCE = KernelTable(
     name="numpy",
     fifo_slot=fifo.fifo_slot,
     local_phase=phases.local_phase,
@@ -56,7 +87,7 @@ REFERENCE = types.SimpleNamespace(
 )
 
 
-def select(kernels: str) -> types.SimpleNamespace:
+def select(kernels: str) -> KernelTable:
     """The implementation for ``kernels`` (one of ``KERNELS``); its ``name`` is "numpy" or "numba"."""
     if not isinstance(kernels, str) or kernels not in KERNELS:
         raise ValueError(f"kernels must be one of {KERNELS}, got {kernels!r}")

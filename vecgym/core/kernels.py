@@ -54,6 +54,7 @@ except ImportError as exc:  # pragma: no cover - exercised without numba only
 
 from . import arrivals, radio, taskcols, traffic
 from .arrivals import NewTasks
+from .backend import KernelTable
 from .rng import Stream
 
 # Compile-time constants (numba freezes globals into the cached machine code, and the on-disk
@@ -1067,7 +1068,7 @@ _RADIO = _with_fast_rng(radio)
 _ARRIVALS = _with_fast_rng(arrivals)
 
 #: What ``Engine(kernels="numba")`` calls (``select``).
-FAST = types.SimpleNamespace(
+FAST = KernelTable(
     name="numba",
     fifo_slot=fifo_slot,
     local_phase=local_phase,
