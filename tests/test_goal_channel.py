@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 import vecgym
-from vecgym import GoalSpec, ScheduledCommand
-from vecgym.goals import BALANCED, CommandError, parse_command
+from vecgym import GoalSpec, ScheduledCommand, VECConfig
+from vecgym.features import feature_names, goal_features
+from vecgym.goals import BALANCED, GOAL_VECTOR_SIZE, CommandError, parse_command
 
 N_VEHICLES = 5
 ENERGY_TEXT = "save energy"
@@ -188,11 +189,23 @@ def test_the_schedule_and_the_channel_reach_every_entry_point() -> None:
     np.testing.assert_array_equal(obs["goal"], TRUTH.vector())
     assert info["command"] == ENERGY_TEXT and "command_embedding" in obs
 
-    par = vecgym.parallel_env(n_vehicles=N_VEHICLES, commands=SCHEDULE, goal_channel="none")
-    observations, _ = par.reset(seed=0)
-    assert par.vec_env.commands == SCHEDULE and par.vec_env.goal_channel == "none"
-    for agent_obs in observations.values():
-        assert not agent_obs["goal"].any()
+    # The PettingZoo env: an agent's goal columns (goal_features, log scale) follow the channel.
+    goal_cols = slice(feature_names(VECConfig()).index("goal_0"), None)
+    for channel, after in (
+        ("none", None),
+        ("truth", TRUTH.vector()),
+        ("interpreted", parse_command(ENERGY_TEXT).vector()),
+    ):
+        par = vecgym.parallel_env(n_vehicles=N_VEHICLES, commands=SCHEDULE, goal_channel=channel)
+        observations, _ = par.reset(seed=0)
+        assert par.roads.vec.commands == SCHEDULE and par.roads.vec.channels[0].mode == channel
+        for _ in range(2):
+            observations, _, _, _, infos = par.step({agent: np.zeros(6, np.float32) for agent in par.agents})
+        assert infos["slot_0"]["command"] == ENERGY_TEXT and infos["slot_0"]["goal"] == "truth"
+        for agent_obs in observations.values():
+            active = bool(agent_obs[0])
+            want = goal_features(after) if after is not None and active else np.zeros(GOAL_VECTOR_SIZE)
+            np.testing.assert_allclose(agent_obs[goal_cols], want, err_msg=channel)
 
 
 def test_the_schedule_is_not_in_the_config() -> None:

@@ -1,71 +1,72 @@
-"""``VEC-v0`` as a PettingZoo ``ParallelEnv``: one agent per vehicle slot, one shared team reward.
+"""``VEC-v0`` as a PettingZoo ``ParallelEnv``: the learning interface, one agent per vehicle slot.
 
-| Creation             | `vecgym.parallel_env(**config)`, `pettingzoo.make("parallel", "VEC-v0")` |
+| Creation             | `vecgym.parallel_env(**config)`, `pettingzoo.make("parallel", "VEC-v0")`  |
 |----------------------|---------------------------------------------------------------------------|
 | Actions              | Continuous                                                                |
 | Parallel API         | Yes                                                                       |
 | Manual Control       | No                                                                        |
 | Agents               | `agents = ['slot_0', 'slot_1', ..., 'slot_{n_max-1}']`                    |
 | Number of agents     | n_max (47 with the default config: N = 20 vehicles)                       |
-| Action Shape         | (2, K)  (K = n_task_types, 3 by default)                                  |
-| Action Values        | [0, 1]                                                                    |
-| Observation Shape    | Dict of 13 arrays, 26 + 2K values in all (32 for K = 3)                   |
-| Observation Values   | see the table below                                                       |
-| State Shape          | (n_max·(13 + 2K) + 13,)  (906 with the default config)                    |
-| State Values         | the bounds of ``VECEnv``'s observation space, flattened                   |
+| Action Shape         | (2K,)  (K = n_task_types, 3 by default: (6,))                             |
+| Action Values        | [-1, 1]; every point is a valid action                                    |
+| Observation Shape    | (D,) float32, D = `len(vecgym.features.feature_names(cfg))` (38 by default) |
+| Observation Values   | (-inf, inf), O(1) by construction (log scales, relative positions)       |
+| State Shape          | (G + n_max·D,)  (10 + 47·38 = 1796 with the default config)               |
+| State Values         | (-inf, inf): the road summary, then every slot's observation              |
 
-The physics, the goal handling and the action checks are those of ``VECEnv`` (``VEC-v0``): this
-env holds one (``self.vec_env``) and translates between its joint arrays and per-agent dicts.
+The env is a thin PettingZoo layer over ``vecgym.learning.AgentRoads`` with one road (B = 1,
+``autoreset=False``), the core it shares with the Stable-Baselines3 ``VecEnv`` of
+``agents.marl``; the physics and the goal handling are those of ``VECVectorEnv`` (``VEC-v0``).
 
 **Agents.** Agent ``slot_i`` drives vehicle slot i. Slots are reused: when a vehicle leaves the road
-its slot goes idle (``active = 0``) and a later entering vehicle may take it. PettingZoo forbids a
-done agent to come back (``parallel_api_test``: "agent cannot be revived once dead"), so agents are
-*not* removed when their vehicle leaves: every slot stays an agent for the whole episode, reads
-``active`` in its observation and has its action ignored while idle. All agents are truncated
-together after ``max_cycles`` steps (the road never terminates), after which ``agents`` is empty.
+its slot goes idle and a later entering vehicle may take it. PettingZoo forbids a done agent to
+come back (``parallel_api_test``: "agent cannot be revived once dead"), so every slot stays an
+agent for the whole episode: an idle slot observes all zeros, has ``infos[agent]["active"] = False``
+(``action_mask`` 0) and its action is ignored. All agents are truncated together after
+``max_cycles`` steps (the road never terminates), after which ``agents`` is empty and ``step``
+raises until ``reset``.
 
-**Actions.** ``action[0]`` = offload ratios w (fraction of each new task of type k sent to the
-edge), ``action[1]`` = the *requested* share of the edge CPU for each of the agent's K edge queues.
-The env normalises the requests: if the requested shares of the active agents sum to more than 1,
-every share is scaled by the same factor so that they sum to exactly 1 (each agent keeps its
-proportion; ``info["edge_share_normalised"]`` says when). This holds with ``strict=True`` too,
-where only NaN / out-of-range entries raise ``vecgym.InvalidActionError``; by default those are
-repaired (NaN → 0, clip to [0, 1]) and counted in ``info["action_repairs"]``. A missing or
-``None`` action means "all local, no edge share"; for an active agent it raises with
-``strict=True`` and counts as ``action_repairs["missing"]`` otherwise.
+**Observations.** An agent's observation is its slot's row of ``vecgym.features.agent_features``:
+a flat float32 vector of D features of order 1, what the vehicle can know locally; there are no
+ids and no clock. ``vecgym.features.feature_names(cfg)`` names every column: ``active`` (column 0),
+the class one-hot, log QoS weight under the observed goal, log backlogs (local, uplink, edge per
+type) and arrivals per type in units of one slot's worth, log rate, SNR/50, speed/30, the position
+relative to the serving RSU and across the road, ``in_gap``, log time to the next handover/gap,
+the downlink backlog, the serving server's load, the edge share the slot was granted last slot,
+and the goal channel (``goal_channel``: "interpreted" by default, "truth" or "none"; log scale).
+``observation_space(agent)`` is ``Box(-inf, inf, (D,), float32)``.
 
-**Observations.** The agent's own row of ``VECEnv``'s observation, plus the global goal and load
-(K = n_task_types, C = 4 vehicle classes; an idle slot reads 0 except ``goal``, ``n_active_frac``):
+**Actions.** ``Box(-1, 1, (2K,), float32)`` per agent, decoded by ``vecgym.agent_actions``:
+offload ratios ``w = (u[:K] + 1) / 2``; edge shares by a softmax per server over the logits
+``4·u[K:]`` of the queues it holds plus one idle logit ``log(Q_s)`` (Q_s = queues it holds), so
+all-zero actions give ``w = 0.5`` and Σa = 0.5 on every server, and Σa stays within about
+[0.02, 0.98]: a valid output is never repaired. Invalid entries (NaN, outside [-1, 1]) are
+repaired (NaN → 0, clip) and counted in ``info["action_repairs"]`` (``nan``, ``range``); a missing
+or ``None`` action of an active agent is the neutral all-zero output and counts as ``missing``.
+Repairs also count in ``episode_metrics()["action_repairs"]``. With ``strict=True`` any of these
+raises ``vecgym.InvalidActionError`` before the step; a wrong shape or dtype always raises.
 
-| Key                     | Shape | Dtype   | Meaning                                              |
-|-------------------------|-------|---------|------------------------------------------------------|
-| `active`                | (1,)  | int8    | the slot holds a vehicle                             |
-| `vehicle_class`         | (C,)  | int8    | one-hot car / bus / truck / emergency                |
-| `position_m`            | (2,)  | float32 | (x along road, y from RSU), GPS noise                |
-| `speed_mps`             | (1,)  | float32 | speed with sensor noise                              |
-| `snr_db`                | (1,)  | float32 | estimated uplink SNR for the coming slot             |
-| `rate_mbps`             | (1,)  | float32 | W·log2(1+SNR): rate if alone on the band             |
-| `local_backlog_gcycles` | (1,)  | float32 | work queued on the vehicle CPU                       |
-| `uplink_backlog_kbit`   | (1,)  | float32 | data waiting to be uploaded                          |
-| `edge_backlog_gcycles`  | (K,)  | float32 | work queued at the edge for each of its task types   |
-| `arrivals_bytes`        | (K,)  | float32 | task bytes that arrived in the last slot             |
-| `qos_weight`            | (1,)  | float32 | the vehicle's QoS weight under the ground-truth goal |
-| `goal`                  | (12,) | float32 | ``VECEnv``'s goal channel (see ``goal_channel``)     |
-| `n_active_frac`         | (1,)  | float32 | number of active vehicles / n_max, in [0, 1]         |
+**State.** ``state()`` = ``vecgym.features.global_summary`` (G road-wide figures: occupancy, mean
+log backlogs and rate, the gap fraction, every server's load) followed by every slot's
+observation, flattened: the global view for a centralised critic. ``agent_state(agent)`` is MAPPO's
+agent-specific global state, the agent's observation then the summary, (D + G,)
+(``vecgym.features.agent_state``).
 
-**State.** ``state()`` concatenates ``VECEnv``'s observation arrays in the order ``STATE_KEYS``
-(every key but ``vehicle_id``, an arbitrary label that float32 cannot hold exactly), flattened, as
-float32: the global view for a centralised critic.
-
-**Rewards and infos.** Every agent receives ``VECEnv``'s team reward. Every agent's info is *the
-same* dict (one object, not copies, to keep a step O(n_max)): ``VECEnv``'s info (``metrics``,
-``reward_terms``, ``command``, ``command_id``, ``goal``, ``goal_channel``, ``interpretation``) with
-``action_repairs`` by kind (``dtype``, ``nan``, ``range``, ``missing``) and ``edge_share_normalised``.
+**Rewards and infos.** Every agent receives the road's team reward (idle slots too). Each agent's
+info is a small dict of its own, ``{"active": bool, "action_mask": np.int8(1 or 0)}``, merged with
+the road-level entries built once per step and shared (the same objects in every agent's dict, not
+copies, so a step stays O(n_max); do not mutate them): ``metrics`` and ``reward_terms`` (floats, as
+``VECEnv``'s info; absent after ``reset``), ``goal`` (the ground-truth goal's label), ``command`` and
+``command_id`` (the last operator command), ``interpretation`` (``"interpreted"`` channel only,
+else None) and ``action_repairs`` (``nan``, ``range``, ``missing``). Note that PettingZoo's
+AEC-only ``api_test``/``seed_test`` pass an info ``action_mask`` to ``action_space.sample``, which a
+Box refuses; the parallel tests (``parallel_api_test``, ``parallel_seed_test``, ``state_test``) pass.
 
 **Arguments.** ``vecgym.parallel_env(render_mode=None, max_cycles=1000, config=None, **config)``:
 ``max_cycles`` = steps before every agent is truncated; ``config`` and the keywords are those of
-``VECEnv`` (any field of ``vecgym.VECConfig``, ``commands`` and ``goal_channel``).
-``render_mode="rgb_array"`` draws the road with ``vecgym.render``. ``aec_env(...)``
+``VECVectorEnv`` (any field of ``vecgym.VECConfig``, ``commands`` and ``goal_channel``) and
+``goals`` (a ``vecgym.goal_sampler.GoalSampler``: sampled training goals, with ``goal_channel=
+"truth"``). ``render_mode="rgb_array"`` draws the road with ``vecgym.render``. ``aec_env(...)``
 (``pettingzoo.make("aec", "VEC-v0")``) is the AEC version.
 """
 
@@ -79,37 +80,21 @@ from gymnasium import spaces
 from pettingzoo import AECEnv, ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
-from .actions import check_action
 from .config import VECConfig
-from .env import VECEnv
 from .errors import InvalidActionError
+from .features import agent_state
 from .goals import GoalSpec
-from .observation import observation_space as vec_observation_space
+from .learning import AgentRoads
+from .render import render_rgb
+from .simulator import Simulator
 
 AgentID = str
-LocalObs = dict[str, np.ndarray]
 
-#: Per-slot keys of ``VECEnv``'s observation that an agent sees (its own row).
-LOCAL_KEYS = (
-    "active",
-    "vehicle_class",
-    "position_m",
-    "speed_mps",
-    "snr_db",
-    "rate_mbps",
-    "local_backlog_gcycles",
-    "uplink_backlog_kbit",
-    "edge_backlog_gcycles",
-    "arrivals_bytes",
-    "qos_weight",
-)
-#: Keys of ``VECEnv``'s observation concatenated, in this order, into ``state()``.
-STATE_KEYS = (*LOCAL_KEYS, "goal", "slot")
 #: Default number of steps before every agent is truncated (100 s at τ = 0.1 s, as ``VEC-v0``).
 MAX_CYCLES = 1000
 
 
-class VECParallelEnv(ParallelEnv[AgentID, LocalObs, np.ndarray]):
+class VECParallelEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
     """``VEC-v0`` with one PettingZoo agent per vehicle slot; see the module docstring."""
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -124,72 +109,72 @@ class VECParallelEnv(ParallelEnv[AgentID, LocalObs, np.ndarray]):
         render_mode: str | None = None,
         max_cycles: int = MAX_CYCLES,
         config: VECConfig | Mapping[str, Any] | None = None,
-        mobility: Any = None,
+        goal_channel: str = "interpreted",
         **config_kwargs: Any,
     ):
-        if not isinstance(max_cycles, int) or isinstance(max_cycles, bool) or max_cycles < 1:
-            raise ValueError(f"max_cycles must be a positive integer, got {max_cycles!r}")
-        self.vec_env = VECEnv(render_mode=render_mode, config=config, mobility=mobility, **config_kwargs)
-        self.cfg = self.vec_env.cfg
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        _check_max_cycles(max_cycles)
+        self.roads = AgentRoads(
+            1, max_episode_steps=max_cycles, config=config, goal_channel=goal_channel, autoreset=False, **config_kwargs
+        )
+        self.cfg = self.roads.cfg
         self.render_mode = render_mode
-        self.max_cycles = max_cycles
-        self.n_max = self.vec_env.n_max
-        self.n_task_types = self.vec_env.n_task_types
+        self._max_cycles = max_cycles
+        self.n_max = self.roads.n_max
+        self.n_task_types = self.roads.n_types
+        self.n_features = self.roads.n_features
+        self.n_global = self.roads.n_global
         self.possible_agents: list[AgentID] = [f"slot_{i}" for i in range(self.n_max)]
         self.agents: list[AgentID] = []
         self._index = {agent: i for i, agent in enumerate(self.possible_agents)}
-        # Built lazily, one object per agent, then always the same one (PettingZoo requires it).
-        self._obs_spaces: dict[AgentID, spaces.Dict] = {}
-        self._act_spaces: dict[AgentID, spaces.Box] = {}
         f32 = np.float32
-        glob = {k: _as_box(space) for k, space in vec_observation_space(self.cfg).spaces.items()}
-        # (low, high, dtype) of an agent's fields: slot 0's row (every slot has the same bounds).
-        self._field_bounds = {
-            k: (np.atleast_1d(glob[k].low[0]), np.atleast_1d(glob[k].high[0]), glob[k].dtype) for k in LOCAL_KEYS
-        }
-        self._field_bounds["goal"] = (glob["goal"].low, glob["goal"].high, glob["goal"].dtype)
-        self._field_bounds["n_active_frac"] = (np.zeros(1, f32), np.ones(1, f32), np.dtype(f32))
-        self.state_space = spaces.Box(
-            np.concatenate([glob[k].low.ravel() for k in STATE_KEYS]).astype(f32),
-            np.concatenate([glob[k].high.ravel() for k in STATE_KEYS]).astype(f32),
-            dtype=f32,
-        )
-        self._obs: dict[str, np.ndarray] = {}
-        self._cycles = 0
+        # One object per agent, then always the same one (PettingZoo requires it).
+        self._obs_spaces = {a: spaces.Box(-np.inf, np.inf, (self.n_features,), f32) for a in self.possible_agents}
+        self._act_spaces = {a: spaces.Box(-1.0, 1.0, (2 * self.n_task_types,), f32) for a in self.possible_agents}
+        self.state_space = spaces.Box(-np.inf, np.inf, (self.n_global + self.n_max * self.n_features,), f32)
+        self._feats = np.zeros((1, self.n_max, self.n_features), f32)
+        self._summary = np.zeros((1, self.n_global), f32)
+        self._has_reset = False
+        self._view = Simulator.view(self.roads.vec.engine)
 
     # ------------------------------------------------------------------------------------------
-    def observation_space(self, agent: AgentID) -> spaces.Dict:
-        space = self._obs_spaces.get(agent)
-        if space is None:
-            self._slot(agent)
-            fields: dict[str, spaces.Space[Any]] = {
-                k: spaces.Box(low, high, dtype=dt) for k, (low, high, dt) in self._field_bounds.items()
-            }
-            space = self._obs_spaces[agent] = spaces.Dict(fields)
-        return space
+    @property
+    def max_cycles(self) -> int:
+        """Steps before every agent is truncated (setting it takes effect from the next step)."""
+        return self._max_cycles
+
+    @max_cycles.setter
+    def max_cycles(self, value: int) -> None:
+        # PettingZoo's parallel_api_test sets it on a built env.
+        _check_max_cycles(value)
+        self._max_cycles = value
+        self.roads.max_episode_steps = value
+        self.roads.vec.max_episode_steps = value
+
+    def observation_space(self, agent: AgentID) -> spaces.Box:
+        self._slot(agent)
+        return self._obs_spaces[agent]
 
     def action_space(self, agent: AgentID) -> spaces.Box:
-        space = self._act_spaces.get(agent)
-        if space is None:
-            self._slot(agent)
-            space = self._act_spaces[agent] = spaces.Box(0.0, 1.0, (2, self.n_task_types), np.float32)
-        return space
+        self._slot(agent)
+        return self._act_spaces[agent]
 
     # ------------------------------------------------------------------------------------------
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[AgentID, LocalObs], dict[AgentID, dict[str, Any]]]:
-        self._obs, info = self.vec_env.reset(seed=seed, options=options)
-        info["action_repairs"] = {"dtype": 0, "nan": 0, "range": 0, "missing": 0}
-        info["edge_share_normalised"] = False
+    ) -> tuple[dict[AgentID, np.ndarray], dict[AgentID, dict[str, Any]]]:
+        """Start an episode (``options`` is accepted for the API and unused)."""
+        self._feats, self._summary = self.roads.reset(seed=seed)
+        self._has_reset = True
         self.agents = self.possible_agents[:]
-        self._cycles = 0
-        return self._local_obs(), dict.fromkeys(self.agents, info)
+        road = self._road_info(None, {"nan": 0, "range": 0, "missing": 0})
+        return self._observations(), self._infos(road)
 
     def step(
         self, actions: Mapping[AgentID, np.ndarray | None]
     ) -> tuple[
-        dict[AgentID, LocalObs],
+        dict[AgentID, np.ndarray],
         dict[AgentID, float],
         dict[AgentID, bool],
         dict[AgentID, bool],
@@ -197,59 +182,66 @@ class VECParallelEnv(ParallelEnv[AgentID, LocalObs, np.ndarray]):
     ]:
         if not self.agents:
             raise RuntimeError("the episode is over (every agent is truncated); call reset()")
-        sim = self.vec_env.sim
-        joint, missing = self._joint_action(actions, sim.active)
-        w, a, repairs = check_action(joint, sim.active, self.n_task_types, strict=False, holder=sim.holder)
-        normalised = bool(repairs.pop("edge_budget"))
-        if self.cfg.strict and any(repairs.values()):
-            # Raise the same detailed error ``VECEnv`` would (Σa > 1 is checked last, so it never
-            # masks a NaN or range error; with clean entries the call above already returned).
-            check_action(joint, sim.active, self.n_task_types, strict=True, holder=sim.holder)
+        active = self._feats[0, :, 0] > 0
+        u, missing = self._policy_outputs(actions, active)
         if self.cfg.strict and missing:
             raise InvalidActionError(f"no action for active agent(s) {missing}; give every active agent one")
-        repairs["missing"] = len(missing)
-        self._obs, reward, _, _, info = self.vec_env.step(np.stack((w, a)))
-        sim.metrics.count_repairs(np.array([sum(repairs.values())]))
-        info["action_repairs"] = repairs
-        info["edge_share_normalised"] = normalised
-        self._cycles += 1
-        truncated = self._cycles >= self.max_cycles
+        n_nan = int(np.isnan(u[0, active]).sum())
+        out = self.roads.step(u)  # raises on NaN / out-of-range entries with strict=True
+        repairs = {"nan": n_nan, "range": out.repairs - n_nan, "missing": len(missing)}
+        if out.repairs or missing:
+            self.roads.vec.engine.metrics.count_repairs(np.array([out.repairs + len(missing)]))
+        self._feats, self._summary = out.features, out.summary
+        truncated = bool(out.truncated[0])
         agents = self.agents
         if truncated:
             self.agents = []
+        reward = float(out.reward[0])
         return (
-            self._local_obs(),
-            dict.fromkeys(agents, float(reward)),
+            self._observations(),
+            dict.fromkeys(agents, reward),
             dict.fromkeys(agents, False),
             dict.fromkeys(agents, truncated),
-            dict.fromkeys(agents, info),
+            self._infos(self._road_info(out.infos, repairs), agents),
         )
 
     def state(self) -> np.ndarray:
-        """The global state: ``VECEnv``'s observation arrays in ``STATE_KEYS`` order, float32."""
-        if not self._obs:
-            raise RuntimeError("call reset() before state()")
-        return np.concatenate([self._obs[k].ravel() for k in STATE_KEYS], dtype=np.float32)
+        """The global state (G + n_max·D,): the road summary, then every slot's observation."""
+        self._check_reset("state")
+        return np.concatenate((self._summary[0], self._feats[0].ravel()))
+
+    def agent_state(self, agent: AgentID) -> np.ndarray:
+        """MAPPO's agent-specific global state (D + G,): the agent's observation, then the summary."""
+        i = self._slot(agent)
+        self._check_reset("agent_state")
+        return agent_state(self._feats[:, i : i + 1], self._summary)[0, 0]
 
     # ------------------------------------------------------------------------------------------
     def issue_command(self, text: str, goal: GoalSpec | None = None) -> None:
-        """Record an operator command (see ``VECEnv.issue_command``)."""
-        self.vec_env.issue_command(text, goal)
+        """Record an operator command (see ``VECVectorEnv.issue_command``): ``goal``, the ground
+        truth, sets the reward from the next slot; ``state()`` and the next observations carry the
+        goal channel it leads to."""
+        self.roads.vec.issue_command(0, text, goal)
+        self._feats, self._summary = self.roads.refresh_goals()
 
     @property
     def goal(self) -> GoalSpec:
         """The active ground-truth goal (the reward's objective)."""
-        return self.vec_env.goal
+        return self.roads.vec.engine.goals[0]
 
     def episode_metrics(self) -> dict[str, Any]:
-        """Running totals of the episode (see ``VECEnv.episode_metrics``)."""
-        return self.vec_env.episode_metrics()
+        """Running totals of the episode (see ``VECVectorEnv.episode_metrics``)."""
+        return self.roads.vec.episode_metrics(0)
 
     def render(self) -> np.ndarray | None:
-        return self.vec_env.render()
+        """With ``render_mode="rgb_array"``, an (H, W, 3) uint8 frame of the road (else None)."""
+        if self.render_mode is None:
+            return None
+        self._check_reset("render")
+        return render_rgb(self._view)
 
     def close(self) -> None:
-        self.vec_env.close()
+        self.roads.vec.close()
 
     # ------------------------------------------------------------------------------------------
     def _slot(self, agent: AgentID) -> int:
@@ -258,44 +250,66 @@ class VECParallelEnv(ParallelEnv[AgentID, LocalObs, np.ndarray]):
         except (KeyError, TypeError):
             raise ValueError(f"unknown agent {agent!r}; agents are 'slot_0' ... 'slot_{self.n_max - 1}'") from None
 
-    def _joint_action(
+    def _check_reset(self, what: str) -> None:
+        if not self._has_reset:
+            raise RuntimeError(f"call reset() before {what}()")
+
+    def _policy_outputs(
         self, actions: Mapping[AgentID, np.ndarray | None], active: np.ndarray
     ) -> tuple[np.ndarray, list[AgentID]]:
-        """The (2, n_max, K) float64 joint action and the active agents that gave none. Rows of
-        absent and idle agents are 0 (not copied: a NaN there must not reach the simulator)."""
-        K = self.n_task_types
-        joint = np.zeros((2, self.n_max, K))
+        """The (1, n_max, 2K) policy outputs and the active agents that gave none (their rows, like
+        those of idle slots, are 0: the neutral output; ``AgentRoads`` ignores idle rows)."""
+        twoK = 2 * self.n_task_types
+        u = np.zeros((1, self.n_max, twoK))
         given = np.zeros(self.n_max, dtype=bool)
         for agent, act in actions.items():
             i = self._slot(agent)
             if act is None:
                 continue
             arr = np.asarray(act)
-            if arr.shape != (2, K) or arr.dtype.kind not in "fiub":
+            if arr.shape != (twoK,) or arr.dtype.kind not in "fiub":
                 raise InvalidActionError(
-                    f"action of {agent} has shape {arr.shape} and dtype {arr.dtype}; expected a real "
-                    f"array of shape (2, {K}) = ([w, a], n_task_types), e.g. float32"
+                    f"action of {agent} has shape {arr.shape} and dtype {arr.dtype}; expected a real array "
+                    f"of shape ({twoK},) = (2·n_task_types,) in [-1, 1], e.g. float32"
                 )
-            if active[i]:
-                joint[:, i] = arr
+            u[0, i] = arr
             given[i] = True
         missing = [self.possible_agents[i] for i in np.flatnonzero(active & ~given)]
-        return joint, missing
+        return u, missing
 
-    def _local_obs(self) -> dict[AgentID, LocalObs]:
-        """Each agent's row of the global observation (views into fresh per-step arrays)."""
-        g = self._obs
-        M = self.n_max
-        rows = {k: g[k].reshape(M, -1) for k in LOCAL_KEYS}
-        rows["goal"] = np.tile(g["goal"], (M, 1))
-        rows["n_active_frac"] = np.full((M, 1), g["active"].sum() / M, dtype=np.float32)
-        return {agent: {k: v[i] for k, v in rows.items()} for i, agent in enumerate(self.possible_agents)}
+    def _observations(self) -> dict[AgentID, np.ndarray]:
+        """Each agent's row of the features (views of a fresh per-step array)."""
+        feats = self._feats[0]
+        return {agent: feats[i] for i, agent in enumerate(self.possible_agents)}
+
+    def _road_info(self, vec_infos: dict[str, Any] | None, repairs: dict[str, int]) -> dict[str, Any]:
+        """The road-level info, built once per step (and shared by every agent's info)."""
+        vec = self.roads.vec
+        channel = vec.channels[0]
+        road: dict[str, Any] = {}
+        if vec_infos is not None:
+            road["metrics"] = {k: float(v[0]) for k, v in vec_infos["metrics"].items()}
+            road["reward_terms"] = {k: float(v[0]) for k, v in vec_infos["reward_terms"].items()}
+        road["goal"] = vec.engine.goals[0].label
+        road["command"] = channel.command
+        road["command_id"] = channel.command_id
+        road["interpretation"] = channel.interpretation()
+        road["action_repairs"] = repairs
+        return road
+
+    def _infos(self, road: dict[str, Any], agents: list[AgentID] | None = None) -> dict[AgentID, dict[str, Any]]:
+        active = (self._feats[0, :, 0] > 0).tolist()
+        return {
+            agent: {**road, "active": active[i], "action_mask": np.int8(active[i])}
+            for agent in (self.possible_agents if agents is None else agents)
+            for i in (self._index[agent],)
+        }
 
 
 # ---------------------------------------------------------------------------------------------
-def _as_box(space: spaces.Space[Any]) -> spaces.Box:
-    assert isinstance(space, spaces.Box), f"expected a Box, got {space}"
-    return space
+def _check_max_cycles(max_cycles: Any) -> None:
+    if not isinstance(max_cycles, int) or isinstance(max_cycles, bool) or max_cycles < 1:
+        raise ValueError(f"max_cycles must be a positive integer, got {max_cycles!r}")
 
 
 def parallel_env(render_mode: str | None = None, max_cycles: int = MAX_CYCLES, **config: Any) -> VECParallelEnv:

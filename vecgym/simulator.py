@@ -70,6 +70,15 @@ class Simulator:
         self.n_max = self.engine.M
         self.K = self.engine.K
 
+    @classmethod
+    def view(cls, engine: Engine) -> Simulator:
+        """Road 0 of an existing ``engine`` (e.g. a ``VECVectorEnv``'s) as a ``Simulator``: its arrays
+        are views of that engine's, nothing is copied. Meant for reading (rendering): its ``reset``
+        and ``step`` would bypass the bookkeeping of whoever owns the engine."""
+        sim = cls.__new__(cls)
+        sim.cfg, sim.engine, sim.n_max, sim.K = engine.cfg, engine, engine.M, engine.K
+        return sim
+
     # --- road-0 views --------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
         # Per-vehicle state of road 0 (active, vid, x, v, lane, vclass, cell, holder, gain, weight,
