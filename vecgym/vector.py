@@ -34,7 +34,7 @@ from .actions import check_actions
 from .config import VECConfig, as_config
 from .core.engine import Engine
 from .goal_channel import GoalChannel
-from .goals import GOAL_VECTOR_SIZE
+from .goals import GOAL_VECTOR_SIZE, GoalSpec
 from .observation import observation_space, observe_batch
 from .schedule import ScheduledCommand, check_schedule
 
@@ -163,6 +163,11 @@ class VECVectorEnv(VectorEnv):
         self._command_ids[b] = channel.command_id
         self._next_event_s[b] = min(channel.truth_expires_s, channel.interpreted_expires_s)
 
+    @property
+    def goal_vectors(self) -> np.ndarray:
+        """Each road's observed goal channel now, (B, GOAL_VECTOR_SIZE) float32 (a copy)."""
+        return self._goal_vectors.copy()
+
     def _observe(self) -> dict[str, np.ndarray]:
         return observe_batch(self.engine, self._goal_vectors)
 
@@ -180,6 +185,16 @@ class VECVectorEnv(VectorEnv):
             info["action_repairs"] = repairs
             info["_action_repairs"] = mask.copy()
         return info
+
+    def issue_command(self, road: int, text: str, goal: GoalSpec | None = None) -> None:
+        """Record an operator command on road ``road`` (as ``VECEnv.issue_command``): ``goal``, the
+        ground truth, sets that road's reward from the next slot; the goal channel follows its mode."""
+        if not self._has_reset:
+            raise RuntimeError("call reset() before issue_command()")
+        if not isinstance(road, int | np.integer) or not 0 <= road < self.num_envs:
+            raise ValueError(f"road must be an int in [0, {self.num_envs}), got {road!r}")
+        self.channels[road].issue(self.engine, int(road), text, goal)
+        self._refresh(int(road))
 
     def episode_metrics(self, road: int) -> dict[str, Any]:
         """Running totals of road ``road``'s current episode (as ``VECEnv.episode_metrics``)."""

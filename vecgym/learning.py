@@ -1,0 +1,158 @@
+"""B roads of ``VEC-v0`` seen as B × n_max agents: the core of the learning interface.
+
+``AgentRoads`` steps a ``VECVectorEnv`` with per-agent policy outputs (``vecgym.agent_actions``)
+and returns per-agent features (``vecgym.features``). It is shared by the PettingZoo env
+(``vecgym.parallel_env``, B = 1) and the Stable-Baselines3 ``VecEnv`` (``agents.marl``, B roads).
+
+Episodes, per slot: a vehicle's exit ends its slot's episode (``slot_done``; no terminal value),
+a vehicle entering a slot starts a new one, an empty slot is inactive (to be masked out of every
+loss), and a road's truncation truncates all its active slots (``truncated``; their final
+features are in ``terminal_features``). With ``autoreset`` a truncated road is reset within the
+same step, so the features returned are those of its new episode (Stable-Baselines3's convention).
+
+``goals`` (a ``GoalSampler``) draws each road's goal plan at every reset and issues its events as
+ground truth; with ``goal_channel="truth"`` the policy reads them (training ``gc-marl``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .agent_actions import check_policy_actions, decode
+from .config import VECConfig
+from .features import FeatureScales, agent_features, feature_names, global_names, global_summary
+from .goal_sampler import GoalSampler
+from .goals import GoalSpec
+from .vector import VECVectorEnv
+
+#: The command text a sampled goal is issued with (training has no text).
+SAMPLED_GOAL_TEXT = "sampled training goal"
+
+
+@dataclass
+class AgentStep:
+    """What one step of B roads gives the agents; (B, M, ·) per slot, (B,) per road."""
+
+    features: np.ndarray
+    summary: np.ndarray
+    reward: np.ndarray
+    acted: np.ndarray
+    """(B, M) the slot held a vehicle when the action was taken (the transitions to learn from)."""
+    slot_done: np.ndarray
+    """(B, M) the slot's episode ended: its vehicle left, or the road was truncated."""
+    truncated: np.ndarray
+    """(B,) the road reached ``max_episode_steps``."""
+    terminal_features: np.ndarray
+    """(B, M, D) the last features of the slots whose episode ended (zeros for a vehicle that left)."""
+    terminal_summary: np.ndarray
+    infos: dict[str, Any]
+    repairs: int
+    """Policy-output entries that were NaN or out of range and had to be repaired."""
+
+
+class AgentRoads:
+    """B roads as B × n_max agents (see the module docstring)."""
+
+    def __init__(
+        self,
+        num_roads: int = 1,
+        max_episode_steps: int | None = None,
+        config: VECConfig | Mapping[str, Any] | None = None,
+        goal_channel: str = "none",
+        goals: GoalSampler | None = None,
+        autoreset: bool = True,
+        **config_kwargs: Any,
+    ):
+        if goals is not None and not isinstance(goals, GoalSampler):
+            raise ValueError(f"goals must be a vecgym.goal_sampler.GoalSampler or None, got {type(goals).__name__}")
+        if goals is not None and goal_channel == "interpreted":
+            raise ValueError("sampled goals have no text to interpret; use goal_channel='truth' (or 'none')")
+        self.vec = VECVectorEnv(
+            num_roads, max_episode_steps=max_episode_steps, config=config, goal_channel=goal_channel, **config_kwargs
+        )
+        self.cfg = self.vec.cfg
+        self.num_roads = num_roads
+        self.n_max, self.n_types = self.cfg.slots, self.cfg.n_task_types
+        self.max_episode_steps = max_episode_steps
+        self.goals = goals
+        self.autoreset = autoreset
+        self.scales = FeatureScales.of(self.cfg)
+        self.n_features = len(feature_names(self.cfg))
+        self.n_global = len(global_names(self.cfg))
+        self.granted = np.zeros((num_roads, self.n_max, self.n_types))
+        self._goal_rng = np.random.default_rng()
+        self._plans: list[list[tuple[int, GoalSpec]]] = [[] for _ in range(num_roads)]
+        self.obs: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Reset every road (road b seeded seed + b); the features (B, M, D) and summary (B, G)."""
+        self.obs, _ = self.vec.reset(seed=seed)
+        if seed is not None:
+            self._goal_rng = np.random.default_rng([int(seed), 0x60A15])
+        everyone = np.ones(self.num_roads, dtype=bool)
+        self.granted[:] = 0.0
+        self._start_goals(everyone)
+        return self._features()
+
+    def step(self, u: np.ndarray) -> AgentStep:
+        """Apply the policy outputs ``u`` (B, M, 2K) in [-1, 1]; see ``AgentStep``."""
+        if not self.obs:
+            raise RuntimeError("call reset() before step()")
+        acted = self.obs["active"].astype(bool)
+        holder = self.obs["holder"]
+        vid_before = self.obs["vehicle_id"]
+        arr, repairs = check_policy_actions(u, acted, self.n_types, self.cfg.strict)
+        w, a = decode(arr, acted, holder, self.cfg.n_servers)
+        self.obs, reward, _, truncated, infos = self.vec.step(np.stack((w, a), axis=1))
+        same = self.obs["vehicle_id"] == vid_before
+        self.granted = np.where(same[..., None] & acted[..., None], a, 0.0)
+        slot_done = acted & (~same | truncated[:, None])
+        feats, summary = self._features()
+        term_feats = np.where((slot_done & truncated[:, None])[..., None], feats, 0.0).astype(np.float32)
+        term_summary = np.where(truncated[:, None], summary, 0.0).astype(np.float32)
+        if self.autoreset and truncated.any():
+            self.obs, _ = self.vec.reset(options={"reset_mask": truncated})
+            self.granted[truncated] = 0.0
+            self._start_goals(truncated)
+        self._goal_events(~truncated if self.autoreset else np.ones(self.num_roads, dtype=bool))
+        if (self.autoreset and truncated.any()) or self.goals is not None:
+            feats, summary = self._features()
+        return AgentStep(feats, summary, reward, acted, slot_done, truncated, term_feats, term_summary, infos, repairs)
+
+    def refresh_goals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Re-read every road's goal channel after a command issued between steps
+        (``self.vec.issue_command``); the features (B, M, D) and summary (B, G) that follow."""
+        if not self.obs:
+            raise RuntimeError("call reset() before refresh_goals()")
+        self.obs["goal"] = self.vec.goal_vectors
+        return self._features()
+
+    # ------------------------------------------------------------------------------------------
+    def _features(self) -> tuple[np.ndarray, np.ndarray]:
+        feats = agent_features(self.obs, self.cfg, self.granted, self.scales)
+        return feats, global_summary(self.obs, self.cfg, feats)
+
+    def _start_goals(self, roads: np.ndarray) -> None:
+        """Draw the goal plans of freshly reset ``roads`` and issue their slot-0 goals."""
+        if self.goals is None:
+            return
+        n_slots = self.max_episode_steps or 1000
+        for b in np.flatnonzero(roads):
+            self._plans[b] = self.goals.plan(self._goal_rng, n_slots)
+        self._goal_events(roads)
+
+    def _goal_events(self, roads: np.ndarray) -> None:
+        """Issue the planned goals due at each road's current slot (only on ``roads``)."""
+        if self.goals is None:
+            return
+        slots = self.vec.engine.slot
+        for b in np.flatnonzero(roads):
+            for slot, goal in self._plans[b]:
+                if slot == slots[b]:
+                    self.vec.issue_command(int(b), SAMPLED_GOAL_TEXT, goal)
+        self.obs["goal"] = self.vec.goal_vectors
