@@ -2,7 +2,8 @@
 
 ``agents.make_agent(name, env, **kw)`` builds one; ``agents.available()`` lists the names with a
 one-line description. The LLM agents need the ``llm`` extra and an endpoint
-(``agents.llm``); the MARL baseline joins the registry in a later release.
+(``agents.llm``); the MARL agents need the ``marl`` extra and a checkpoint (shipped ones by
+default; ``checkpoint=PATH`` for your own, trained with ``python -m agents.train``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ def _llm(cls: str) -> Callable[..., Agent]:
     return build
 
 
+def _marl(name: str) -> Callable[..., Agent]:
+    """Import ``agents.marl`` (torch, SB3: the ``marl`` extra) only when a MARL agent is built."""
+
+    def build(env: gym.Env, checkpoint: str | None = None, **kw: Any) -> Agent:
+        from .marl.agent import MARLAgent
+
+        agent: Agent = MARLAgent(env, checkpoint=checkpoint, name=name, **kw)
+        return agent
+
+    return build
+
+
 _REGISTRY: dict[str, tuple[Callable[..., Agent], str]] = {
     "go": (GreedyOffloading, "greedy offloading (paper's GO): offload when the uplink rate is good"),
     "local": (LocalOnly, "compute everything on the vehicle"),
@@ -40,6 +53,8 @@ _REGISTRY: dict[str, tuple[Callable[..., Agent], str]] = {
     "sp-llm": (_llm("SPLLMAgent"), "SP-LLM: an LLM decides from the goal, the twin's forecasts and exemplars"),
     "llm-dt": (_llm("LLMDTAgent"), "LLM-DT: an LLM decides from the current state, fixed goal (reactive)"),
     "hybrid": (_llm("HybridAgent"), "an LLM turns each command into a GoalSpec; sp-dpp executes every slot"),
+    "s-marl": (_marl("s-marl"), "the paper's S-MARL: MAPPO (shared actor, centralised critic), fixed balanced goal"),
+    "gc-marl": (_marl("gc-marl"), "goal-conditioned MAPPO: trained on sampled goals, reads the goal channel"),
 }
 
 __all__ = ["Agent", "available", "equal_shares", "make_agent"]

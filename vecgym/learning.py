@@ -29,6 +29,8 @@ from .goal_sampler import GoalSampler
 from .goals import GoalSpec
 from .vector import VECVectorEnv
 
+#: Per-agent rewards: the road's team reward, or each vehicle's own cost (plus the fairness term).
+REWARDS = ("team", "own")
 #: The command text a sampled goal is issued with (training has no text).
 SAMPLED_GOAL_TEXT = "sampled training goal"
 
@@ -40,6 +42,10 @@ class AgentStep:
     features: np.ndarray
     summary: np.ndarray
     reward: np.ndarray
+    """(B,) the road's team reward."""
+    agent_reward: np.ndarray
+    """(B, M) each slot's reward under ``reward``: the team reward, or minus its own cost plus the
+    road's fairness term ("own"); 0 for a slot that held no vehicle."""
     acted: np.ndarray
     """(B, M) the slot held a vehicle when the action was taken (the transitions to learn from)."""
     slot_done: np.ndarray
@@ -65,10 +71,13 @@ class AgentRoads:
         goal_channel: str = "none",
         goals: GoalSampler | None = None,
         autoreset: bool = True,
+        reward: str = "team",
         **config_kwargs: Any,
     ):
         if goals is not None and not isinstance(goals, GoalSampler):
             raise ValueError(f"goals must be a vecgym.goal_sampler.GoalSampler or None, got {type(goals).__name__}")
+        if reward not in REWARDS:
+            raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
         if goals is not None and goal_channel == "interpreted":
             raise ValueError("sampled goals have no text to interpret; use goal_channel='truth' (or 'none')")
         self.vec = VECVectorEnv(
@@ -80,6 +89,7 @@ class AgentRoads:
         self.max_episode_steps = max_episode_steps
         self.goals = goals
         self.autoreset = autoreset
+        self.reward = reward
         self.scales = FeatureScales.of(self.cfg)
         self.n_features = len(feature_names(self.cfg))
         self.n_global = len(global_names(self.cfg))
@@ -109,6 +119,10 @@ class AgentRoads:
         arr, repairs = check_policy_actions(u, acted, self.n_types, self.cfg.strict)
         w, a = decode(arr, acted, holder, self.cfg.n_servers)
         self.obs, reward, _, truncated, infos = self.vec.step(np.stack((w, a), axis=1))
+        if self.reward == "team":
+            agent_reward = np.where(acted, reward[:, None], 0.0)
+        else:
+            agent_reward = np.where(acted, infos["reward_terms"]["fairness"][:, None] - infos["own_cost"], 0.0)
         same = self.obs["vehicle_id"] == vid_before
         self.granted = np.where(same[..., None] & acted[..., None], a, 0.0)
         slot_done = acted & (~same | truncated[:, None])
@@ -122,7 +136,7 @@ class AgentRoads:
         self._goal_events(~truncated if self.autoreset else np.ones(self.num_roads, dtype=bool))
         if (self.autoreset and truncated.any()) or self.goals is not None:
             feats, summary = self._features()
-        return AgentStep(feats, summary, reward, acted, slot_done, truncated, term_feats, term_summary, infos, repairs)
+        return AgentStep(feats, summary, reward, agent_reward, acted, slot_done, truncated, term_feats, term_summary, infos, repairs)
 
     def refresh_goals(self) -> tuple[np.ndarray, np.ndarray]:
         """Re-read every road's goal channel after a command issued between steps

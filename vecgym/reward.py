@@ -52,6 +52,18 @@ def reward_terms(
     }
 
 
+def own_costs(
+    qos_cost: np.ndarray, energy_j: np.ndarray, beta_qos: np.ndarray, beta_energy: np.ndarray, scale: RewardScale
+) -> np.ndarray:
+    """Each vehicle slot's own cost (B, M): β_Q·(its QoS cost) and β_E·(the joules spent on its
+    work: local CPU, its upload, its results' download, the edge cycles of its queues), each
+    normalised per vehicle as the road's terms are per road. Migration and fairness are road-wide
+    and not in it; for a road of n vehicles, the mean own cost is about its qos + energy cost."""
+    per_task = max(scale.tasks_per_vehicle, 1e-12)
+    per_joule = max(scale.local_energy_per_vehicle_j, 1e-12)
+    return beta_qos[:, None] * qos_cost / per_task + beta_energy[:, None] * energy_j / per_joule
+
+
 def total(terms: dict[str, np.ndarray]) -> np.ndarray:
     """The reward: the sum of the terms."""
     return terms["qos"] + terms["energy"] + terms["fairness"]

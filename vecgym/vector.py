@@ -15,7 +15,8 @@ with array operations (no Python loop over roads, vehicles or tasks), instead of
   the road never terminates); roads reset later draw their seeds from per-road generators.
 * Infos: dicts of (B,) arrays with ``_key`` masks, Gymnasium's vector convention: ``metrics`` (the
   slot's figures, as ``VECEnv``'s ``info["metrics"]``), ``reward_terms``, ``action_repairs``,
-  ``goal`` (the label per road) and ``command_id``.
+  ``goal`` (the label per road), ``command_id`` and ``own_cost`` ((B, n_max): each vehicle slot's own
+  cost, ``vecgym.reward.own_costs``).
 * Goals: ``commands`` (a schedule of ``ScheduledCommand``) is issued on every road at its slot;
   ``goal_channel`` as in ``VECEnv`` ("interpreted", "truth" or "none"), per road.
 """
@@ -184,6 +185,8 @@ class VECVectorEnv(VectorEnv):
                 info[f"_{key}"] = mask.copy()
             info["action_repairs"] = repairs
             info["_action_repairs"] = mask.copy()
+            info["own_cost"] = np.where(mask[:, None], result.own_cost, np.nan)
+            info["_own_cost"] = mask.copy()
         return info
 
     def issue_command(self, road: int, text: str, goal: GoalSpec | None = None) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..config import VECConfig
 from ..goals import BALANCED, GoalSpec
-from ..reward import RewardScale, reward_terms, total
+from ..reward import RewardScale, own_costs, reward_terms, total
 from ..tasks import TaskTypes, ZoneProfile
 from ..vocab import CLASSES
 from . import arrivals, backend, cells, phases, radio, traffic
@@ -47,6 +47,9 @@ class BatchResult:
     reward: np.ndarray
     reward_terms: dict[str, np.ndarray]
     metrics: dict[str, np.ndarray]
+    own_cost: np.ndarray
+    """(B, M) each vehicle slot's own cost this slot (``vecgym.reward.own_costs``): its tasks' QoS
+    cost and the joules spent on its work, weighed by the goal; 0 for an empty slot."""
 
 
 class Engine:
@@ -295,7 +298,7 @@ class Engine:
             self.trace.append(self._trace_inputs(w, a, t0, t1, tcut, exiting))
         n_new = self._arrive(w, t0, tcut_g)
         up_bits, r_up, n_up = self._upload(t0_g, tcut_g)
-        edge_j, edge_cycles_s = self._serve_edge(a, t0_g, t1_g, tcut_g)
+        edge_j, edge_cycles_s, edge_j_g = self._serve_edge(a, t0_g, t1_g, tcut_g)
         dl_bits, r_dl = self._download(t0_g, t1_g, tcut_g)
         local_cycles = self._k.local_phase(self.tasks, t0_g, np.where(exiting.ravel(), INF, t1_g), cfg.vehicle_cpu_hz)
         settled = self._settle(t1, exiting)
@@ -303,7 +306,8 @@ class Engine:
         jain = self.metrics.end_slot(settled["decided"], settled["violations"], settled["per_vehicle"])
         # The end boundary hands vehicles over; its migrations are this slot's energy.
         entered, blocked = self._boundary(x_end, v_end, target, exiting)
-        energy = self._energy(local_cycles, up_bits, r_up, dl_bits, r_dl, edge_j)
+        energy_g = self._vehicle_energy(local_cycles, up_bits, r_up, dl_bits, r_dl, edge_j_g)
+        energy = self._energy(energy_g, edge_j)
         terms = reward_terms(
             settled["qos_cost"],
             energy.sum(axis=1),
@@ -337,21 +341,27 @@ class Engine:
             "migrated_bytes": handovers[:, 1],
             "jain_window": jain,
         }
-        return BatchResult(reward=reward, reward_terms=terms, metrics=metrics)
+        qos_g = settled["qos_cost_per_vehicle"]
+        own = own_costs(qos_g, energy_g.sum(axis=2), self.beta[:, 0], self.beta[:, 1], self.scale)
+        return BatchResult(reward=reward, reward_terms=terms, metrics=metrics, own_cost=own)
 
-    def _energy(self, local_cycles, up_bits, r_up, dl_bits, r_dl, edge_j) -> np.ndarray:
-        """The slot's joules per road, (B, 5): local, upload, download, migration, edge."""
+    def _vehicle_energy(self, local_cycles, up_bits, r_up, dl_bits, r_dl, edge_j_g) -> np.ndarray:
+        """The slot's joules per vehicle slot, (B, M, 4): local, upload, download, edge."""
         cfg, B, M = self.cfg, self.B, self.M
         return np.stack(
             (
-                self.local_j_per_cycle * local_cycles.reshape(B, M).sum(axis=1),
-                cfg.tx_power_w * _busy_s(up_bits, r_up).reshape(B, M).sum(axis=1),
-                cfg.rsu_tx_power_w * _busy_s(dl_bits, r_dl).reshape(B, M).sum(axis=1),
-                self.pending_migration_j,
-                edge_j,
+                self.local_j_per_cycle * local_cycles.reshape(B, M),
+                cfg.tx_power_w * _busy_s(up_bits, r_up).reshape(B, M),
+                cfg.rsu_tx_power_w * _busy_s(dl_bits, r_dl).reshape(B, M),
+                edge_j_g,
             ),
-            axis=1,
+            axis=2,
         )
+
+    def _energy(self, energy_g: np.ndarray, edge_j: np.ndarray) -> np.ndarray:
+        """The slot's joules per road, (B, 5): local, upload, download, migration, edge."""
+        per_road = energy_g[..., :3].sum(axis=1)
+        return np.column_stack((per_road, self.pending_migration_j, edge_j))
 
     @staticmethod
     def _energy_metrics(energy: np.ndarray) -> dict[str, np.ndarray]:
@@ -435,7 +445,8 @@ class Engine:
     def _serve_edge(self, a: np.ndarray, t0_g: np.ndarray, t1_g: np.ndarray, tcut_g: np.ndarray):
         """Phase 4: edge FIFOs at a·F_e; DVFS energy κ_e·f²·cycles per server at f = Σa·F_e.
 
-        Returns the edge energy (B,) and the cycles served per server (B, S).
+        Returns the edge energy (B,), the cycles served per server (B, S) and the edge energy
+        spent on each vehicle's queues (B, M).
         """
         cfg, B, S = self.cfg, self.B, self.S
         held = self.active & (self.holder >= 0)
@@ -446,7 +457,9 @@ class Engine:
         freq = cfg.edge_cpu_hz * np.bincount(server[held_f], weights=share.sum(axis=2).ravel()[held_f], minlength=B * S)
         cycles = np.bincount(server[held_f], weights=served_q.reshape(-1, self.K).sum(axis=1)[held_f], minlength=B * S)
         energy = (self.kappa_edge * freq * freq * cycles).reshape(B, S).sum(axis=1)
-        return energy, cycles.reshape(B, S)
+        served_g = served_q.reshape(-1, self.K).sum(axis=1)
+        energy_g = np.where(held_f, self.kappa_edge * freq[server] ** 2 * served_g, 0.0).reshape(B, self.M)
+        return energy, cycles.reshape(B, S), energy_g
 
     def _download(self, t0_g: np.ndarray, t1_g: np.ndarray, tcut_g: np.ndarray):
         """Phase 5: result downloads from the serving RSU. Returns bits and rate per vehicle."""
@@ -478,7 +491,8 @@ class Engine:
         acc = np.where(completed, np.minimum(lat / d_eff, cap), np.minimum(age / d_eff, cap))
         acc = np.where(failed | dropped, cap, acc)
         acc = np.maximum(acc, tasks[:, ACC])
-        qos_cost = np.bincount(road, weights=self.weight.ravel()[g] * (acc - tasks[:, ACC]), minlength=B)
+        qos_g = np.bincount(g, weights=self.weight.ravel()[g] * (acc - tasks[:, ACC]), minlength=B * M).reshape(B, M)
+        qos_cost = qos_g.sum(axis=1)
         tasks[:, ACC] = acc
         fresh = tasks[:, LATE] == 0.0
         resolved = completed | failed | dropped
@@ -520,6 +534,7 @@ class Engine:
             )
         return {
             "qos_cost": qos_cost,
+            "qos_cost_per_vehicle": qos_g,
             "decided": counts["tasks_decided"],
             "violations": counts["violations"],
             "per_vehicle": per_vehicle,

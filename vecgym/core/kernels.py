@@ -885,7 +885,7 @@ def arrive(engine: Any, w: np.ndarray, t0: np.ndarray, tcut_g: np.ndarray) -> np
 def _settle_kernel(tasks, exiting_g, t1, deadline_s, deadline_scale, cap, weight_g, vclass_g, B, M, K, C,
                    m_counts, by_class, by_type):
     n = tasks.shape[0]
-    qos_cost = np.zeros(B)
+    qos_cost = np.zeros(B * M)  # per vehicle slot; the road's is their sum
     # completed, failed, dropped, violations, decided per road; latency sum of completed
     cnt = np.zeros((B, 5), dtype=np.int64)
     lat_sum = np.zeros(B)
@@ -925,7 +925,7 @@ def _settle_kernel(tasks, exiting_g, t1, deadline_s, deadline_scale, cap, weight
             acc = cap
         acc_old = tasks[i, _C_ACC]
         acc = _nmax(acc, acc_old)
-        qos_cost[road] += weight_g[g] * (acc - acc_old)
+        qos_cost[g] += weight_g[g] * (acc - acc_old)
         tasks[i, _C_ACC] = acc
         fresh = tasks[i, _C_LATE] == 0.0
         resolved = completed or failed or dropped
@@ -1035,8 +1035,10 @@ def settle(engine: Any, t1: np.ndarray, exiting: np.ndarray) -> dict:
         counts["latency_ms_mean"] = np.where(
             counts["tasks_completed"] > 0, 1e3 * lat_sum / np.maximum(counts["tasks_completed"], 1), np.nan
         )
+    qos_g = qos_cost.reshape(B, M)
     return {
-        "qos_cost": qos_cost,
+        "qos_cost": qos_g.sum(axis=1),
+        "qos_cost_per_vehicle": qos_g,
         "decided": counts["tasks_decided"],
         "violations": counts["violations"],
         "per_vehicle": per_g[:, :2].reshape(B, M, 2),
