@@ -41,13 +41,14 @@ import numpy as np
 import agents
 from vecgym import scenarios
 
-DEFAULT_AGENTS = ("oracle", "sp-dpp", "dpp", "go", "offload", "random", "local")
+DEFAULT_AGENTS = ("oracle", "sp-dpp", "dpp", "s-marl", "gc-marl", "go", "offload", "random", "local")
 DEFAULT_SCENARIOS = ("scalability", "dynamic", "goal_switch")
 LLM_AGENTS = ("sp-llm", "llm-dt", "hybrid")
+MARL_AGENTS = ("s-marl", "gc-marl")
 #: The paper's agents that are not part of this release yet, and why they are skipped.
-PLANNED = {
-    "s-marl": "needs the MARL baseline and a trained checkpoint (not in this release yet)",
-}
+PLANNED: dict[str, str] = {}
+#: Every agent's goal cost is compared, paired by seed, with these.
+PAIRED_REFERENCES = ("go", "dpp")
 # Two-sided 95% Student-t quantiles by degrees of freedom (1..30); 1.96 beyond.
 _T975 = (
     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -150,6 +151,7 @@ def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
         em["reward_terms"]["fairness"],
     )
     row["vehicles_mean"] = float(np.mean(vehicles))
+    row["goal_cost"] = -float(em["reward"])
     if job.agent in LLM_AGENTS:
         st = agent.stats()
         row.update({f"llm_{k}": st[k] for k in LLM_STATS if st.get(k) is not None})
@@ -211,6 +213,19 @@ def llm_setup(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
     return kw, None
 
 
+def marl_missing() -> str | None:
+    """Why the MARL agents cannot run here, or None."""
+    try:
+        import stable_baselines3  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        return "needs the marl extra: pip install torch==2.13.0 'vecgym[marl]'"
+    from agents.marl.agent import CHECKPOINT_DIR
+
+    missing = [a for a in MARL_AGENTS if not (CHECKPOINT_DIR / f"{a}.zip").is_file()]
+    return f"no shipped checkpoint {missing} in {CHECKPOINT_DIR}" if missing else None
+
+
 def progress(i: int, n: int, job: Job, started: float) -> None:
     width = 30
     done = int(width * i / n)
@@ -230,6 +245,40 @@ def execute(jobs: list[Job]) -> Run:
         progress(len(jobs), len(jobs), jobs[-1], started)
         sys.stderr.write("\n")
     return run
+
+
+def paired(rows: list[dict[str, Any]], agent: str, ref: str, key: str, **where: Any) -> list[float]:
+    """(agent − ref) / ref of ``key``, per seed that both ran (paired seeds)."""
+    mine = {r["seed"]: r[key] for r in _select(rows, agent=agent, **where)}
+    theirs = {r["seed"]: r[key] for r in _select(rows, agent=ref, **where)}
+    return [(mine[s] - theirs[s]) / abs(theirs[s]) for s in sorted(mine.keys() & theirs.keys()) if theirs[s]]
+
+
+def paired_table(rows: list[dict[str, Any]], agent_names: list[str], variants: list[tuple[str, str]]) -> list[str]:
+    """Goal cost of every agent relative to each reference in ``PAIRED_REFERENCES``, paired by seed."""
+    refs = [r for r in PAIRED_REFERENCES if r in agent_names]
+    others = [a for a in agent_names if a not in refs]
+    if not refs or not others:
+        return []
+    labels = [s if v == "default" else f"{s} {v}" for s, v in variants]
+    out = [
+        "## Goal cost against go and dpp (paired seeds)",
+        "",
+        "(agent − reference) / reference of the episode goal cost, in %, per seed; mean ± 95% CI. Negative:",
+        "the agent's cost is lower than the reference's.",
+        "",
+        "| Agent | vs | " + " | ".join(labels) + " |",
+        "|---|---|" + "---:|" * len(labels),
+    ]
+    for agent in others:
+        for ref in refs:
+            cells = [
+                fmt([100.0 * d for d in paired(rows, agent, ref, "goal_cost", scenario=s, variant=v)])
+                for s, v in variants
+            ]
+            out.append(f"| {agent} | {ref} | " + " | ".join(cells) + " |")
+    out.append("")
+    return out
 
 
 def _select(rows: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
@@ -277,8 +326,9 @@ def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: l
             "latency is that of the tasks completed in the phase (phase 2 includes phase-1 backlog).",
             "",
             "| Agent | Phase 1 energy (J/slot) | Phase 1 latency (ms) "
-            "| Phase 2 energy (J/slot) | Phase 2 latency (ms) |",
-            "|---|---:|---:|---:|---:|",
+            "| Phase 2 energy (J/slot) | Phase 2 latency (ms) | Energy change (%, paired) "
+            "| Latency change (%, paired) |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for agent in agent_names:
             sel = _select(rows, scenario="goal_switch", agent=agent)
@@ -291,6 +341,13 @@ def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: l
                     "phase2_latency_ms",
                 )
             ]
+            for what in ("energy_per_slot_j", "latency_ms"):
+                change = [
+                    100.0 * (r[f"phase2_{what}"] - r[f"phase1_{what}"]) / r[f"phase1_{what}"]
+                    for r in sel
+                    if r.get(f"phase1_{what}")
+                ]
+                cells.append(fmt(change))
             out.append(f"| {agent} | " + " | ".join(cells) + " |")
         out.append("")
     others = [s for s in scenario_names if s not in ("scalability", "dynamic", "goal_switch")]
@@ -330,6 +387,7 @@ def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: l
         ]
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     out.append("")
+    out += paired_table(rows, agent_names, variants)
     out += [
         "## Decision time per slot (one core)",
         "",
@@ -464,6 +522,8 @@ def main(argv: list[str] | None = None) -> Path:
     defaults = [a for a in DEFAULT_AGENTS if not (args.quick and a == "oracle")]
     requested = args.agents or defaults + ([] if llm_missing else list(LLM_AGENTS))
     unavailable = {a: llm_missing for a in LLM_AGENTS if llm_missing}
+    why_marl = marl_missing()
+    unavailable.update({a: why_marl for a in MARL_AGENTS if why_marl})
     run_agents = [a for a in requested if a in agents.available() and a not in unavailable]
     out_dir = args.out or Path("results") / time.strftime("%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)

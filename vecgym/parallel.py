@@ -52,7 +52,9 @@ observation, flattened: the global view for a centralised critic. ``agent_state(
 agent-specific global state, the agent's observation then the summary, (D + G,)
 (``vecgym.features.agent_state``).
 
-**Rewards and infos.** Every agent receives the road's team reward (idle slots too). Each agent's
+**Rewards and infos.** Every agent receives the road's team reward (idle slots too); with
+``reward="own"`` each agent gets minus its vehicle's own cost plus the road's fairness term
+(``vecgym.learning.AgentRoads``; 0 for an idle slot). Each agent's
 info is a small dict of its own, ``{"active": bool, "action_mask": np.int8(1 or 0)}``, merged with
 the road-level entries built once per step and shared (the same objects in every agent's dict, not
 copies, so a step stays O(n_max); do not mutate them): ``metrics`` and ``reward_terms`` (floats, as
@@ -110,13 +112,20 @@ class VECParallelEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         max_cycles: int = MAX_CYCLES,
         config: VECConfig | Mapping[str, Any] | None = None,
         goal_channel: str = "interpreted",
+        reward: str = "team",
         **config_kwargs: Any,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         _check_max_cycles(max_cycles)
         self.roads = AgentRoads(
-            1, max_episode_steps=max_cycles, config=config, goal_channel=goal_channel, autoreset=False, **config_kwargs
+            1,
+            max_episode_steps=max_cycles,
+            config=config,
+            goal_channel=goal_channel,
+            autoreset=False,
+            reward=reward,
+            **config_kwargs,
         )
         self.cfg = self.roads.cfg
         self.render_mode = render_mode
@@ -196,10 +205,13 @@ class VECParallelEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         agents = self.agents
         if truncated:
             self.agents = []
-        reward = float(out.reward[0])
+        if self.roads.reward == "team":
+            rewards = dict.fromkeys(agents, float(out.reward[0]))
+        else:
+            rewards = {a: float(out.agent_reward[0, self._index[a]]) for a in agents}
         return (
             self._observations(),
-            dict.fromkeys(agents, reward),
+            rewards,
             dict.fromkeys(agents, False),
             dict.fromkeys(agents, truncated),
             self._infos(self._road_info(out.infos, repairs), agents),
