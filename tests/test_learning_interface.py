@@ -91,7 +91,8 @@ def test_features_are_finite_of_order_one_and_zero_on_empty_slots(preset: dict |
 def test_features_hold_no_ids_and_no_clock() -> None:
     env, obs = _obs()
     granted = np.zeros((2, env.cfg.slots, env.cfg.n_task_types))
-    moved = {**obs, "vehicle_id": obs["vehicle_id"] + 1000 * obs["active"].astype(np.int64), "slot": obs["slot"] + 12345}
+    relabelled = obs["vehicle_id"] + 1000 * obs["active"].astype(np.int64)
+    moved = {**obs, "vehicle_id": relabelled, "slot": obs["slot"] + 12345}
     assert np.array_equal(agent_features(obs, env.cfg, granted), agent_features(moved, env.cfg, granted))
 
 

@@ -397,12 +397,12 @@ def test_own_reward_option_gives_each_vehicle_its_own_cost() -> None:
     team = vecgym.parallel_env(n_vehicles=10.0, max_cycles=30)
     own = vecgym.parallel_env(n_vehicles=10.0, max_cycles=30, reward="own")
     team.reset(seed=3)
-    obs, infos = own.reset(seed=3)
+    _, infos = own.reset(seed=3)
     for _ in range(20):
         zeros = {a: np.zeros(own.action_space(a).shape, np.float32) for a in own.agents}
         before = {a: bool(infos[a]["active"]) for a in own.agents}
         _, r_team, *_ = team.step(zeros)
-        obs, r_own, _, _, infos = own.step(zeros)
+        _, r_own, _, _, infos = own.step(zeros)
     acted = [a for a in own.agents if before[a]]
     idle = [a for a in own.agents if a not in acted]
     assert len({round(r_own[a], 12) for a in acted}) > 1  # vehicles differ

@@ -136,7 +136,9 @@ class AgentRoads:
         self._goal_events(~truncated if self.autoreset else np.ones(self.num_roads, dtype=bool))
         if (self.autoreset and truncated.any()) or self.goals is not None:
             feats, summary = self._features()
-        return AgentStep(feats, summary, reward, agent_reward, acted, slot_done, truncated, term_feats, term_summary, infos, repairs)
+        return AgentStep(
+            feats, summary, reward, agent_reward, acted, slot_done, truncated, term_feats, term_summary, infos, repairs
+        )
 
     def refresh_goals(self) -> tuple[np.ndarray, np.ndarray]:
         """Re-read every road's goal channel after a command issued between steps
