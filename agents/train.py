@@ -47,7 +47,7 @@ class Args:
     """the physics preset"""
     n_vehicles: float | None = None
     """vehicles on the road (default: the scenario's)"""
-    timesteps: int = 2_000_000
+    timesteps: int = 1_000_000
     """road steps to train for, in all"""
     seed: int = 0
     """seed of the training roads, the network init and the sampled goals"""
@@ -65,9 +65,9 @@ class Args:
     """slots per road per rollout (MAPPO's episode_length)"""
     learning_rate: float = 5e-4
     """Adam step size (MAPPO's lr and critic_lr)"""
-    ent_coef: float = 0.01
-    """entropy bonus (MAPPO's entropy_coef)"""
-    eval_every: int = 100_000
+    ent_coef: float = 0.0
+    """entropy bonus (MAPPO's entropy_coef is 0.01, but on-policy bounds the std; see agents.marl.mappo)"""
+    eval_every: int = 50_000
     """road steps between evaluations"""
     eval_seeds: int = 2
     """held-out evaluation seeds"""

@@ -178,3 +178,15 @@ def test_global_summary_names_match() -> None:
     feats, summary = roads.reset(seed=0)
     assert summary.shape == (1, len(global_names(roads.cfg))) and feats.shape[-1] == roads.n_features
     assert VECConfig.from_kwargs(preset="corridor").n_servers * 2 + 8 == summary.shape[1]
+
+
+def test_agents_and_the_training_cli_import_without_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, agents, agents.train, vecgym.learning; "
+        "heavy = [m for m in ('torch', 'stable_baselines3') if m in sys.modules]; "
+        "assert not heavy, heavy; assert {'s-marl', 'gc-marl'} <= set(agents.available())"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -77,6 +77,7 @@ class Trainer:
 
     def __init__(self, args: Args, command: str, model: MAPPO | None = None, history: dict[str, Any] | None = None):
         self.args, self.command = args, command
+        self._created = time.perf_counter()
         self.out = Path(args.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.name = "s-marl" if args.goals == "fixed" else "gc-marl"
@@ -155,7 +156,9 @@ class Trainer:
             print("interrupted: saving last.zip and the curves")
         finally:
             callback.close()
-            self.history["timing"]["wall_s"] = self.history["timing"].get("wall_s", 0.0) + time.perf_counter() - started
+            timing = self.history["timing"]
+            timing["wall_s"] = timing.get("wall_s", 0.0) + time.perf_counter() - started
+            timing["command_wall_s"] = timing.get("command_wall_s", 0.0) + time.perf_counter() - self._created
             self.save()
         print(f"wrote {self.out}/ (best.zip, last.zip, eval.csv, learning_curve.png, summary.json)")
         return self.out
@@ -221,6 +224,7 @@ class Trainer:
             "agent_slot_steps": int(self.model.num_timesteps),
             "active_samples": active,
             "wall_s": t.get("wall_s", 0.0),
+            "command_wall_s": t.get("command_wall_s"),
             "collect_s": collect,
             "train_s": train,
             "eval_s": t.get("eval_s", 0.0),
