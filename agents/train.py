@@ -60,7 +60,7 @@ class Args:
     resume: str | None = None
     """continue the run in this folder (its args, up to the new --timesteps)"""
     reward: str = "own"
-    """own (each vehicle's own cost + the fairness term) or team (the road's reward to every vehicle)"""
+    """own (each vehicle's own cost + the fairness term), team (the road's reward) or mixed (their mean)"""
     n_steps: int = 200
     """slots per road per rollout (MAPPO's episode_length)"""
     learning_rate: float = 5e-4
@@ -100,8 +100,8 @@ def check_args(args: Args) -> str | None:
     """What is wrong with ``args``, or None."""
     if args.algo not in ALGOS:
         return f"--algo must be one of {ALGOS}, got {args.algo!r}"
-    if args.reward not in ("team", "own"):
-        return f"--reward must be 'team' or 'own', got {args.reward!r}"
+    if args.reward not in ("team", "own", "mixed"):
+        return f"--reward must be 'own', 'team' or 'mixed', got {args.reward!r}"
     if args.goals not in GOAL_MODES:
         return f"--goals must be one of {GOAL_MODES}, got {args.goals!r}"
     for name in (args.scenario, args.eval_scenario):

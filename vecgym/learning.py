@@ -12,6 +12,9 @@ same step, so the features returned are those of its new episode (Stable-Baselin
 
 ``goals`` (a ``GoalSampler``) draws each road's goal plan at every reset and issues its events as
 ground truth; with ``goal_channel="truth"`` the policy reads them (training ``gc-marl``).
+``scale_by_goal`` divides the agents' rewards by β_E + β_Q of the goal in force: sampled goals span
+a 100× range of reward scales, and without it the large-β goals dominate the advantage and value
+statistics; for a fixed goal a positive scale leaves the best policy unchanged.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from .goal_sampler import GoalSampler
 from .goals import GoalSpec
 from .vector import VECVectorEnv
 
-#: Per-agent rewards: the road's team reward, or each vehicle's own cost (plus the fairness term).
-REWARDS = ("team", "own")
+#: Per-agent rewards: the road's team reward, each vehicle's own cost (plus the fairness term), or
+#: their mean ("mixed": the own cost's fast credit assignment, and the team's shared effects, such as
+#: the edge server's DVFS frequency that every vehicle's share raises).
+REWARDS = ("team", "own", "mixed")
 #: The command text a sampled goal is issued with (training has no text).
 SAMPLED_GOAL_TEXT = "sampled training goal"
 
@@ -72,6 +77,7 @@ class AgentRoads:
         goals: GoalSampler | None = None,
         autoreset: bool = True,
         reward: str = "team",
+        scale_by_goal: bool = False,
         **config_kwargs: Any,
     ):
         if goals is not None and not isinstance(goals, GoalSampler):
@@ -90,6 +96,7 @@ class AgentRoads:
         self.goals = goals
         self.autoreset = autoreset
         self.reward = reward
+        self.scale_by_goal = scale_by_goal
         self.scales = FeatureScales.of(self.cfg)
         self.n_features = len(feature_names(self.cfg))
         self.n_global = len(global_names(self.cfg))
@@ -119,10 +126,11 @@ class AgentRoads:
         arr, repairs = check_policy_actions(u, acted, self.n_types, self.cfg.strict)
         w, a = decode(arr, acted, holder, self.cfg.n_servers)
         self.obs, reward, _, truncated, infos = self.vec.step(np.stack((w, a), axis=1))
-        if self.reward == "team":
-            agent_reward = np.where(acted, reward[:, None], 0.0)
-        else:
-            agent_reward = np.where(acted, infos["reward_terms"]["fairness"][:, None] - infos["own_cost"], 0.0)
+        team = np.where(acted, reward[:, None], 0.0)
+        own = np.where(acted, infos["reward_terms"]["fairness"][:, None] - infos["own_cost"], 0.0)
+        agent_reward = {"team": team, "own": own, "mixed": 0.5 * (team + own)}[self.reward]
+        if self.scale_by_goal:  # the goal that was in force this slot (before any goal event below)
+            agent_reward = agent_reward / self.vec.engine.beta.sum(axis=1)[:, None]
         same = self.obs["vehicle_id"] == vid_before
         self.granted = np.where(same[..., None] & acted[..., None], a, 0.0)
         slot_done = acted & (~same | truncated[:, None])

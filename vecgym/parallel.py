@@ -53,9 +53,9 @@ agent-specific global state, the agent's observation then the summary, (D + G,)
 (``vecgym.features.agent_state``).
 
 **Rewards and infos.** Every agent receives the road's team reward (idle slots too); with
-``reward="own"`` each agent gets minus its vehicle's own cost plus the road's fairness term
-(``vecgym.learning.AgentRoads``; 0 for an idle slot). Each agent's
-info is a small dict of its own, ``{"active": bool, "action_mask": np.int8(1 or 0)}``, merged with
+``reward="own"`` each agent gets minus its vehicle's own cost plus the road's fairness term, and
+with ``reward="mixed"`` the mean of the two (``vecgym.learning.AgentRoads``; 0 for an idle slot).
+Each agent's info is a small dict of its own, ``{"active": bool, "action_mask": np.int8(1 or 0)}``, merged with
 the road-level entries built once per step and shared (the same objects in every agent's dict, not
 copies, so a step stays O(n_max); do not mutate them): ``metrics`` and ``reward_terms`` (floats, as
 ``VECEnv``'s info; absent after ``reset``), ``goal`` (the ground-truth goal's label), ``command`` and
@@ -205,7 +205,7 @@ class VECParallelEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         agents = self.agents
         if truncated:
             self.agents = []
-        if self.roads.reward == "team":
+        if self.roads.reward == "team":  # the same number for everyone: no per-agent lookup
             rewards = dict.fromkeys(agents, float(out.reward[0]))
         else:
             rewards = {a: float(out.agent_reward[0, self._index[a]]) for a in agents}

@@ -90,6 +90,7 @@ class Trainer:
             goal_channel="none" if args.goals == "fixed" else "truth",
             goals=GoalSampler() if args.goals == "sampled" else None,
             reward=args.reward,
+            scale_by_goal=args.goals == "sampled",
             commands=scenarios.get(args.scenario).commands if args.goals == "fixed" else (),
             **self.config,
         )
@@ -135,6 +136,7 @@ class Trainer:
             "features": list(feature_names(VECConfig.from_kwargs(**self.config))),
             "seed": self.args.seed,
             "reward": self.args.reward,
+            "reward_scaled_by_goal": self.args.goals == "sampled",
             "command": self.command,
         }
 

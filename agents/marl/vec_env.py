@@ -45,6 +45,7 @@ class MARLVecEnv(VecEnv):
         goal_channel: str = "none",
         goals: GoalSampler | None = None,
         reward: str = "team",
+        scale_by_goal: bool = False,
         **config: Any,
     ):
         self.roads = AgentRoads(
@@ -53,6 +54,7 @@ class MARLVecEnv(VecEnv):
             goal_channel=goal_channel,
             goals=goals,
             reward=reward,
+            scale_by_goal=scale_by_goal,
             **config,
         )
         self.cfg = self.roads.cfg
