@@ -63,7 +63,7 @@ class MaskedRolloutBuffer(RolloutBuffer):
             returns, values = self.value_norm.normalize(returns), self.value_norm.normalize(values)
         self._returns, self._old_values = returns.astype(np.float32), values.astype(np.float32)
 
-    def _get_samples(self, batch_inds: np.ndarray, env: object = None) -> RolloutBufferSamples:  # type: ignore[override]
+    def _get_samples(self, batch_inds: np.ndarray, env: object = None) -> RolloutBufferSamples:
         """Samples ``batch_inds`` of the *active* transitions."""
         rows = self.active_idx[batch_inds]
         data = (

@@ -27,6 +27,10 @@ from torch import nn
 class ValueNorm(nn.Module):
     """Running mean and variance of the returns with debiasing (MAPPO's ``ValueNorm``, β = 0.99999)."""
 
+    running_mean: th.Tensor
+    running_mean_sq: th.Tensor
+    debiasing_term: th.Tensor
+
     def __init__(self, beta: float = 0.99999, epsilon: float = 1e-5):
         super().__init__()
         self.beta, self.epsilon = beta, epsilon
@@ -100,13 +104,17 @@ class MAPPOPolicy(ActorCriticPolicy):
     def _build_mlp_extractor(self) -> None:
         arch = self.net_arch
         sizes = list(arch) if isinstance(arch, list) else list(arch.get("pi", [64, 64]))
-        self.mlp_extractor = SplitMlpExtractor(self.features_dim, self.n_local, sizes, self.activation_fn)
+        # Not an MlpExtractor subclass (its __init__ builds both nets on all features); SB3 uses
+        # only latent_dim_pi / latent_dim_vf and the forward methods, which this one has.
+        self.mlp_extractor = SplitMlpExtractor(  # type: ignore[assignment]
+            self.features_dim, self.n_local, sizes, self.activation_fn
+        )
 
     def forward(self, obs: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         actions, values, log_prob = super().forward(obs, deterministic)
         return actions, self.value_norm.denormalize(values), log_prob
 
-    def predict_values(self, obs: th.Tensor) -> th.Tensor:
+    def predict_values(self, obs: th.Tensor | dict[str, th.Tensor]) -> th.Tensor:
         return self.value_norm.denormalize(super().predict_values(obs))
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

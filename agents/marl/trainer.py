@@ -291,7 +291,8 @@ class RunCallback(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         self._charge("train_s")
-        active = int((self.model.rollout_buffer.observations[..., ACTIVE_COLUMN] > 0.5).sum())
+        buffer = getattr(self.model, "rollout_buffer")  # noqa: B009  (BaseAlgorithm does not declare it)
+        active = int((buffer.observations[..., ACTIVE_COLUMN] > 0.5).sum())
         self.timing["active_samples"] = self.timing.get("active_samples", 0) + active
 
     def _on_step(self) -> bool:

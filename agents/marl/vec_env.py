@@ -22,7 +22,7 @@ its per-agent arrays out as SB3 expects, one "env" per (road, slot), index ``b·
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -130,9 +130,9 @@ class MARLVecEnv(VecEnv):
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         return [False] * len(self._indices(indices))
 
-    def _indices(self, indices: VecEnvIndices) -> Iterable[int]:
+    def _indices(self, indices: VecEnvIndices) -> list[int]:
         if indices is None:
-            return range(self.num_envs)
+            return list(range(self.num_envs))
         return [indices] if isinstance(indices, int) else list(indices)
 
     def _flat(self, feats: np.ndarray, summary: np.ndarray) -> np.ndarray:
