@@ -17,6 +17,7 @@ roads or vehicles).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -65,6 +66,7 @@ class FeatureScales:
         )
 
 
+@functools.lru_cache(maxsize=64)
 def feature_names(cfg: VECConfig, horizon: int = 0) -> tuple[str, ...]:
     """The name of every column of ``agent_features`` (``horizon`` > 0: with forecasts)."""
     K = cfg.n_task_types
@@ -170,10 +172,12 @@ def _forecast_columns(obs: dict[str, np.ndarray], s: FeatureScales) -> list[np.n
     return [np.log1p(rate / s.band_mbps), np.log1p(arrivals / (H * s.arrival_bytes))]
 
 
-def global_summary(obs: dict[str, np.ndarray], cfg: VECConfig, feats: np.ndarray) -> np.ndarray:
+def global_summary(
+    obs: dict[str, np.ndarray], cfg: VECConfig, feats: np.ndarray, scales: FeatureScales | None = None
+) -> np.ndarray:
     """(B, G) float32 road-wide figures: occupancy, means of the agents' log features over the
     active vehicles, the coverage-gap fraction and every server's load."""
-    s = FeatureScales.of(cfg)
+    s = scales or FeatureScales.of(cfg)
     act = obs["active"].astype(np.float64)
     n = act.sum(axis=1)
     per = np.maximum(n, 1.0)[:, None]

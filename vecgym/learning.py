@@ -126,27 +126,39 @@ class AgentRoads:
         arr, repairs = check_policy_actions(u, acted, self.n_types, self.cfg.strict)
         w, a = decode(arr, acted, holder, self.cfg.n_servers)
         self.obs, reward, _, truncated, infos = self.vec.step(np.stack((w, a), axis=1))
-        team = np.where(acted, reward[:, None], 0.0)
-        own = np.where(acted, infos["reward_terms"]["fairness"][:, None] - infos["own_cost"], 0.0)
-        agent_reward = {"team": team, "own": own, "mixed": 0.5 * (team + own)}[self.reward]
-        if self.scale_by_goal:  # the goal that was in force this slot (before any goal event below)
-            agent_reward = agent_reward / self.vec.engine.beta.sum(axis=1)[:, None]
+        agent_reward = self._agent_reward(acted, reward, infos)
         same = self.obs["vehicle_id"] == vid_before
         self.granted = np.where(same[..., None] & acted[..., None], a, 0.0)
         slot_done = acted & (~same | truncated[:, None])
-        feats, summary = self._features()
-        term_feats = np.where((slot_done & truncated[:, None])[..., None], feats, 0.0).astype(np.float32)
-        term_summary = np.where(truncated[:, None], summary, 0.0).astype(np.float32)
+        B, M = acted.shape
+        final: tuple[np.ndarray, np.ndarray] | None = None
+        term_feats = np.zeros((B, M, self.n_features), np.float32)
+        term_summary = np.zeros((B, self.n_global), np.float32)
+        if truncated.any():  # the truncated roads' final features, before any reset
+            final = self._features()
+            ended = (slot_done & truncated[:, None])[..., None]
+            term_feats = np.where(ended, final[0], 0.0).astype(np.float32)
+            term_summary = np.where(truncated[:, None], final[1], 0.0).astype(np.float32)
+        changed = False
         if self.autoreset and truncated.any():
             self.obs, _ = self.vec.reset(options={"reset_mask": truncated})
             self.granted[truncated] = 0.0
             self._start_goals(truncated)
-        self._goal_events(~truncated if self.autoreset else np.ones(self.num_roads, dtype=bool))
-        if (self.autoreset and truncated.any()) or self.goals is not None:
-            feats, summary = self._features()
+            changed = True
+        changed |= self._goal_events(~truncated if self.autoreset else np.ones(B, dtype=bool))
+        feats, summary = final if final is not None and not changed else self._features()
         return AgentStep(
             feats, summary, reward, agent_reward, acted, slot_done, truncated, term_feats, term_summary, infos, repairs
         )
+
+    def _agent_reward(self, acted: np.ndarray, reward: np.ndarray, infos: dict[str, Any]) -> np.ndarray:
+        """(B, M) the slots' rewards under ``self.reward`` (0 for a slot that held no vehicle)."""
+        team = reward[:, None]
+        own = infos["reward_terms"]["fairness"][:, None] - infos["own_cost"]
+        per_slot = team if self.reward == "team" else own if self.reward == "own" else 0.5 * (team + own)
+        if self.scale_by_goal:  # the goal that was in force this slot (before any goal event)
+            per_slot = per_slot / self.vec.engine.beta.sum(axis=1)[:, None]
+        return np.where(acted, per_slot, 0.0)
 
     def refresh_goals(self) -> tuple[np.ndarray, np.ndarray]:
         """Re-read every road's goal channel after a command issued between steps
@@ -159,7 +171,7 @@ class AgentRoads:
     # ------------------------------------------------------------------------------------------
     def _features(self) -> tuple[np.ndarray, np.ndarray]:
         feats = agent_features(self.obs, self.cfg, self.granted, self.scales)
-        return feats, global_summary(self.obs, self.cfg, feats)
+        return feats, global_summary(self.obs, self.cfg, feats, self.scales)
 
     def _start_goals(self, roads: np.ndarray) -> None:
         """Draw the goal plans of freshly reset ``roads`` and issue their slot-0 goals."""
@@ -170,13 +182,17 @@ class AgentRoads:
             self._plans[b] = self.goals.plan(self._goal_rng, n_slots)
         self._goal_events(roads)
 
-    def _goal_events(self, roads: np.ndarray) -> None:
-        """Issue the planned goals due at each road's current slot (only on ``roads``)."""
+    def _goal_events(self, roads: np.ndarray) -> bool:
+        """Issue the planned goals due at each road's current slot (only on ``roads``); whether any was."""
         if self.goals is None:
-            return
+            return False
         slots = self.vec.engine.slot
+        issued = False
         for b in np.flatnonzero(roads):
             for slot, goal in self._plans[b]:
                 if slot == slots[b]:
                     self.vec.issue_command(int(b), SAMPLED_GOAL_TEXT, goal)
-        self.obs["goal"] = self.vec.goal_vectors
+                    issued = True
+        if issued:
+            self.obs["goal"] = self.vec.goal_vectors
+        return issued

@@ -26,7 +26,15 @@ import gymnasium as gym
 import numpy as np
 
 from vecgym.agent_actions import decode
-from vecgym.features import FORECAST_KEYS, agent_features, agent_state, feature_names, global_names, global_summary
+from vecgym.features import (
+    FORECAST_KEYS,
+    FeatureScales,
+    agent_features,
+    agent_state,
+    feature_names,
+    global_names,
+    global_summary,
+)
 
 from .mappo import MAPPO
 
@@ -64,6 +72,7 @@ class MARLAgent:
         self.cfg = core.cfg
         self.reads_goal = self.meta.get("goal_channel", "none") != "none"
         self._check_spaces(path)
+        self.scales = FeatureScales.of(self.cfg)
         self.granted = np.zeros((1, self.cfg.slots, self.cfg.n_task_types))
         self._vid = np.full(self.cfg.slots, -1)
 
@@ -92,8 +101,8 @@ class MARLAgent:
             batched["goal"] = np.zeros_like(batched["goal"])
         same = batched["vehicle_id"][0] == self._vid
         self.granted[0, ~same] = 0.0
-        feats = agent_features(batched, self.cfg, self.granted)
-        state = agent_state(feats, global_summary(batched, self.cfg, feats))[0]
+        feats = agent_features(batched, self.cfg, self.granted, self.scales)
+        state = agent_state(feats, global_summary(batched, self.cfg, feats, self.scales))[0]
         u, _ = self.model.predict(state, deterministic=True)
         active = batched["active"].astype(bool)
         w, a = decode(np.asarray(u, dtype=np.float64)[None], active, batched["holder"], self.cfg.n_servers)

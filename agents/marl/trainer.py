@@ -83,7 +83,7 @@ class Trainer:
         self.name = "s-marl" if args.goals == "fixed" else "gc-marl"
         self.config = env_config(args, args.scenario)
         self.eval_name = eval_scenario(args)
-        self.eval_config = {k: v for k, v in env_config(args, self.eval_name).items()}
+        self.eval_config = env_config(args, self.eval_name)
         self.env = MARLVecEnv(
             num_roads=args.n_envs,
             max_episode_steps=scenarios.get(args.scenario).n_slots,
