@@ -14,6 +14,7 @@ import numpy as np
 
 from .config import VECConfig
 from .core.engine import Engine
+from .core.future import ExogenousFuture
 from .core.taskcols import EDGE_REM, LATE, LOC_REM, RES_REM, T_ARR, TYP, UP_REM, G
 from .goals import GoalSpec
 
@@ -136,6 +137,14 @@ class Simulator:
 
         noise = noise_w(self.cfg.bandwidth_hz, self.cfg)
         return np.where(self.active, self.cfg.tx_power_w * self.gain / noise, 0.0)
+
+    def exogenous_future(self, horizon: int) -> ExogenousFuture:
+        """This road's next ``horizon`` slots as far as no action can change them: (H, n_max[, K])
+        arrays of vehicle ids, active mask, positions, speeds, serving cells, uplink SNR (what
+        ``snr()`` returns before each slot), arrival bytes per type and exits; h = 0 is the slot
+        the next ``step`` plays. Exact under any actions (counter-based draws; see
+        ``vecgym.core.future``); nothing here is modified, and no deep copy is made."""
+        return self.engine.exogenous_future(horizon).road(0)
 
     # ------------------------------------------------------------------------------------------
     def reset(self, seed: int) -> None:

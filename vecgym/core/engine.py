@@ -33,6 +33,7 @@ from ..reward import RewardScale, own_costs, reward_terms, total
 from ..tasks import TaskTypes, ZoneProfile
 from ..vocab import CLASSES
 from . import arrivals, backend, cells, phases, radio, traffic
+from .future import ExogenousFuture, exogenous_future
 from .metrics import BatchMetrics
 from .rng import Stream
 from .taskcols import ACC, LATE, N_COLS, T_ARR, TYP, UP_REM, G, new_rows
@@ -281,6 +282,19 @@ class Engine:
         fade = self.fade[0] ** 2 + self.fade[1] ** 2 if cfg.fading else 1.0
         gain = fade * 10.0 ** (-(radio.path_loss_db(dist, cfg.carrier_hz) + shadow) / 10.0)
         self.gain = np.where(roads[:, None] & self.active, gain, np.where(roads[:, None], 0.0, self.gain))
+
+    # ------------------------------------------------------------------------------------------
+    def exogenous_future(self, horizon: int) -> ExogenousFuture:
+        """What the next ``horizon`` slots hold whatever the actions: vehicles in each vehicle slot,
+        positions, speeds, serving cells, uplink SNR, task arrivals (bytes per vehicle slot and
+        type) and exits, (H, B, M[, K]) arrays with h = 0 the slot the next ``step`` plays.
+
+        Exact under any actions, because every random draw is counter-based (a pure function of
+        seed, road, slot, stream, vehicle id, index) and none of mobility, channel, arrivals or
+        vehicle-slot placement (which depends only on exits and entries) reads the queues or the
+        action. Steps a task-free shadow copy; this engine is not modified (``core.future``).
+        """
+        return exogenous_future(self, horizon)
 
     # ------------------------------------------------------------------------------------------
     def step(self, w: np.ndarray, a: np.ndarray) -> BatchResult:
