@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import vecgym  # noqa: F401  (registers VEC-v0)
+import vecgym  # registers VEC-v0
 import vecgym.scenarios
 from vecgym.config import VECConfig
 from vecgym.core.engine import Engine
