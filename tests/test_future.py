@@ -184,6 +184,23 @@ def test_both_kernel_backends_give_the_same_future() -> None:
         assert np.array_equal(futs[0].arrivals_bytes[h], eng.last_arrivals_bytes)
 
 
+def test_a_tracing_engine_gets_its_own_future_and_keeps_its_trace() -> None:
+    cfg = VECConfig.from_kwargs(preset="paper", n_vehicles=30.0, dynamic_speed=True)
+    eng = Engine(cfg, 1)
+    eng.reset(np.array([8]))
+    eng.trace = []
+    gen = np.random.default_rng(8)
+    for _ in range(10):
+        eng.step(gen.random((1, eng.M, eng.K)), np.zeros((1, eng.M, eng.K)))
+    n_trace = len(eng.trace)
+    fut = eng.exogenous_future(H)
+    assert len(eng.trace) == n_trace
+    for h in range(H):
+        assert np.array_equal(fut.vehicle_id[h], eng.vid) and np.array_equal(fut.x_m[h], eng.x)
+        eng.step(gen.random((1, eng.M, eng.K)), np.zeros((1, eng.M, eng.K)))
+        assert np.array_equal(fut.arrivals_bytes[h], eng.last_arrivals_bytes)
+
+
 def test_horizon_zero_and_function_form() -> None:
     eng = Engine(VECConfig.from_kwargs(preset="paper", n_vehicles=10.0), 2)
     eng.reset(np.array([1, 2]))
