@@ -25,6 +25,12 @@ fast fading is nearly independent from slot to slot at road speeds (J0(2π f_d �
 at 20–28 m/s leaves 3–5 reports in each 10 m bin, and at N = 90 on the corridor (about 0.1
 vehicles/s per lane) a bin gathers about 30 reports per minute, a posterior std near 1 dB.
 
+**Floor.** A bin's mean is the field averaged over ±bin_m/2 around its centre, not the field at
+the centre: with the physics' piecewise-linear field that is 0.75·f(c) + 0.125·(f(c−10)+f(c+10)),
+an error of σ·√(6 − 8ρ + 2ρ²)/8 ≈ 0.9 dB (ρ = 0.82) that no number of reports removes. At the
+data volumes of an episode (tens of reports per bin) the sampling noise is of the same order; a
+smoother (a Kalman smoother on the knots along x) would remove the floor, left for later.
+
 **Drift.** With ``forget_s`` (default: the config's ``radio_map_drift_s``, none for a static map)
 the sums and counts decay by e^(-τ/forget_s) every slot, so old reports fade out as the field
 drifts.

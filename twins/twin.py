@@ -46,7 +46,7 @@ _Z90 = 1.2815515655446004
 _SNR_DX_M = 5.0  # half-step of the finite difference d SNR / dx (half a map bin)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Forecast:
     """The twin's forecasts for slots t+1..t+H (H = ``horizon``) of every vehicle slot.
 
@@ -89,6 +89,19 @@ class Forecast:
     server_vehicles: np.ndarray  # (H, S) expected number of the current vehicles served by each RSU
     server_work_cycles: np.ndarray  # (H, S) expected task cycles arriving from the vehicles it serves
     server_work_std_cycles: np.ndarray  # (H, S) their std
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every field is (arrays element-wise, NaN equal to NaN; gymnasium's
+        ``check_env`` compares the infos of two seeded resets)."""
+        if not isinstance(other, Forecast):
+            return NotImplemented
+        return self.horizon == other.horizon and all(
+            np.array_equal(getattr(self, f.name), getattr(other, f.name), equal_nan=True)
+            for f in fields(self)
+            if f.name != "horizon"
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "horizon"}

@@ -20,10 +20,17 @@ last operator command (``command_embedding``); ``goal`` is ``VEC-v0``'s goal cha
 | `forecast/rate_hi_mbps`          | (H, M)       | 90th percentile                                   |
 | `forecast/arrivals_bytes`        | (H, M, K)    | predicted arrival bytes per type                  |
 | `forecast/arrivals_std_bytes`    | (H, M, K)    | their spread                                      |
+| `forecast/cell`                  | (H, M) int64 | predicted serving RSU; -1 in a gap, off road, none |
+| `forecast/time_to_handover_s`    | (M,)         | s to the next serving-cell change, clipped to 1e4 |
+| `forecast/server_work_cycles`    | (H, S)       | expected task cycles arriving per server (S RSUs) |
 | `command_embedding`              | (D,)         | hashing embedding of the last command (0 if none) |
 
-Masked entries read 0. Agents that prefer typed arrays use ``wrapper.forecast`` (a
-``twins.Forecast``) or the twin itself, ``wrapper.twin``.
+Masked entries read 0 (``forecast/cell``: -1; ``forecast/time_to_handover_s``: 0 in an empty
+slot, and ``MAX_TIME_S`` = 1e4 s where no change comes before the road end, the twin's ``inf``).
+Float keys are float32. ``info["forecast"]`` holds, on ``reset`` and on every ``step``, the typed
+``twins.Forecast`` of this slot, the very object ``wrapper.forecast`` points to (the twin forecasts
+once per slot: agents reuse it instead of calling the twin again); the twin itself is
+``wrapper.twin``.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ from .twin import Forecast, PredictiveTwin
 
 MAX_STD = 1e6
 MAX_BYTES = 1e9
+MAX_TIME_S = 1e4  # clip of forecast/time_to_handover_s (the twin's inf: no change before the road end)
+MAX_CYCLES = 1e18
 
 
 class PredictiveObservation(gym.Wrapper[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], np.ndarray]):
@@ -96,6 +105,10 @@ class PredictiveObservation(gym.Wrapper[dict[str, np.ndarray], np.ndarray, dict[
                 np.broadcast_to(np.asarray(hi, f32), shape).copy(),
                 dtype=f32,
             )
+        S = cfg.n_servers
+        extra["forecast/cell"] = spaces.Box(-1, S - 1, (H, M), np.int64)
+        extra["forecast/time_to_handover_s"] = spaces.Box(0.0, MAX_TIME_S, (M,), f32)
+        extra["forecast/server_work_cycles"] = spaces.Box(0.0, MAX_CYCLES, (H, S), f32)
         extra["command_embedding"] = spaces.Box(-1.0, 1.0, (embed_dim,), f32)
         self.observation_space = spaces.Dict({**base.spaces, **extra})  # type: ignore[assignment]
         self._embedding = np.zeros(embed_dim, np.float32)
@@ -108,11 +121,15 @@ class PredictiveObservation(gym.Wrapper[dict[str, np.ndarray], np.ndarray, dict[
         self.twin.reset()
         self._command_id = 0
         self._embedding = np.zeros(self.embed_dim, np.float32)
-        return self._augment(obs, info), info
+        out = self._augment(obs, info)
+        info["forecast"] = self.forecast
+        return out, info
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        return self._augment(obs, info), reward, terminated, truncated, info
+        out = self._augment(obs, info)
+        info["forecast"] = self.forecast
+        return out, reward, terminated, truncated, info
 
     def _augment(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> dict[str, np.ndarray]:
         if info.get("command_id", 0) != self._command_id:
@@ -125,6 +142,9 @@ class PredictiveObservation(gym.Wrapper[dict[str, np.ndarray], np.ndarray, dict[
         out["forecast/mask"] = fc.mask.astype(np.int8)
         for key, (lo, hi) in self._bounds.items():
             out[f"forecast/{key}"] = np.clip(getattr(fc, key), lo, hi).astype(np.float32)
+        out["forecast/cell"] = fc.cell.astype(np.int64)
+        out["forecast/time_to_handover_s"] = np.clip(fc.time_to_handover_s, 0.0, MAX_TIME_S).astype(np.float32)
+        out["forecast/server_work_cycles"] = np.clip(fc.server_work_cycles, 0.0, MAX_CYCLES).astype(np.float32)
         out["command_embedding"] = self._embedding.copy()
         return out
 
