@@ -68,7 +68,7 @@ class RadioMap:
         self.rsu_x = np.asarray(config.rsu_x_m, dtype=np.float64)
         self.n_servers = self.rsu_x.shape[0]
         self.n_lanes = config.n_lanes
-        self.n_bins = int(math.ceil(config.road_length_m / self.bin_m)) + 1
+        self.n_bins = math.ceil(config.road_length_m / self.bin_m) + 1
         self.prior_var = config.shadowing_std_db**2
         self.meas_var = (FADE_VAR_DB2 if config.fading else 0.0) + max(config.rate_noise_db, 1e-3) ** 2
         self.fade_mean_db = FADE_MEAN_DB if config.fading else 0.0
@@ -99,8 +99,9 @@ class RadioMap:
         ok = np.isfinite(x_m) & np.isfinite(snr_db)
         x, ln, snr = x_m[ok], np.asarray(lane)[ok], snr_db[ok]
         rsu = self.nearest_rsu(x)
-        dist = radio.distance_m(x, self.cfg.lane_offset_m + self.cfg.lane_width_m * ln, self.rsu_x[rsu],
-                                self.cfg.antenna_height_m)
+        dist = radio.distance_m(
+            x, self.cfg.lane_offset_m + self.cfg.lane_width_m * ln, self.rsu_x[rsu], self.cfg.antenna_height_m
+        )
         shadow = radio.mean_snr_db(dist, 0.0, self.cfg) + self.fade_mean_db - snr
         self.add(rsu, ln, x, shadow)
 
@@ -130,8 +131,9 @@ class RadioMap:
     def shadowing_db(self, rsu: np.ndarray, lane: np.ndarray, x_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior (mean, std) of the shadowing (dB) towards ``rsu`` on ``lane`` at ``x_m``
         (broadcast arrays), linearly interpolated between bin centres."""
-        rsu, lane, x_m = np.broadcast_arrays(np.asarray(rsu, np.intp), np.asarray(lane, np.intp),
-                                             np.asarray(x_m, np.float64))
+        rsu, lane, x_m = np.broadcast_arrays(
+            np.asarray(rsu, np.intp), np.asarray(lane, np.intp), np.asarray(x_m, np.float64)
+        )
         pos = np.clip(np.nan_to_num(x_m) / self.bin_m, 0.0, self.n_bins - 1.0)
         i0 = np.minimum(np.floor(pos).astype(np.intp), self.n_bins - 2)
         frac = pos - i0

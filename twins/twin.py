@@ -38,8 +38,6 @@ from vecgym.core import cells, radio
 
 from .arrivals import FORECASTERS, ArrivalForecaster
 from .kalman import ConstantVelocityKF
-from .radio_map import FADE_MEAN_DB as _FADE_MEAN_DB
-from .radio_map import FADE_VAR_DB2 as _FADE_VAR_DB2
 from .radio_map import RadioMap
 
 _Z90 = 1.2815515655446004
@@ -149,6 +147,7 @@ class PredictiveTwin:
         self._bounds = np.concatenate(([0.0], edges, [config.road_length_m]))
         mid = 0.5 * (self._bounds[:-1] + self._bounds[1:])
         stretch_cell = cells.serving_cell(mid, config)
+        self._stretch_cell = np.concatenate((stretch_cell, [-1])).astype(np.int64)  # + a sentinel past the end
         self._stretch_onehot = (stretch_cell[:, None] == np.arange(self.S)[None, :]).astype(np.float64)
         self.reset()
 
@@ -163,6 +162,7 @@ class PredictiveTwin:
         self.y_m = np.zeros(self.n)  # running mean of the reported y
         self.y_n = np.zeros(self.n)
         self.lane = np.zeros(self.n, dtype=np.intp)
+        self.cell_obs = np.full(self.n, -2, dtype=np.int64)  # observed serving cell (-2: unknown)
         self.slot = -1
         self.dropouts = 0
         self.forecast_calls = 0
@@ -202,13 +202,16 @@ class PredictiveTwin:
         # Lane: the running mean of y (no lane changes in the physics; the mean beats GPS noise).
         y_ok = active & np.isfinite(pos[:, 1])
         self.y_n = self.y_n + y_ok
-        self.y_m = np.where(y_ok, self.y_m + (np.nan_to_num(pos[:, 1]) - self.y_m) / np.maximum(self.y_n, 1.0),
-                            self.y_m)
+        self.y_m = np.where(
+            y_ok, self.y_m + (np.nan_to_num(pos[:, 1]) - self.y_m) / np.maximum(self.y_n, 1.0), self.y_m
+        )
         self.lane = self.radio_map.lane_of(self.y_m)
         # Radio map: every fresh SNR report at the vehicle's filtered position.
         self.radio_map.forget()
         rep = np.flatnonzero(active & ok & np.isfinite(snr) & (self.y_n > 0))
         self.radio_map.add_snr(self.kf.x[rep, 0], self.lane[rep], snr[rep])
+        if "cell" in obs:
+            self.cell_obs = np.where(active, np.asarray(obs["cell"], dtype=np.int64), -2)
         arr_ok = active & np.isfinite(arrivals).all(axis=1)
         self.dropouts += int((active & ~arr_ok).sum())
         self.arrivals.update(arr_ok, self.kf.x[:, 0], np.nan_to_num(arrivals))
@@ -301,7 +304,20 @@ class PredictiveTwin:
         P = self.kf.P
         xq = np.clip(x, 0.0, L)
         edges, next_change = cells._change_points(cfg)
-        nxt = next_change[np.searchsorted(edges, xq, side="right")]
+        i = np.searchsorted(edges, xq, side="right")
+        nxt = next_change[i]
+        # Within GPS noise of a change point the filtered x may sit on the other side of it than
+        # the vehicle: the observed cell tells which. Filtered x already past the point: the change
+        # is now; filtered x not yet there but the cell already changed: the next one after it.
+        cell_f = self._stretch_cell[i]
+        known = self.cell_obs != -2
+        differs = known & (cell_f != self.cell_obs)
+        before = self._stretch_cell[np.maximum(i - 1, 0)]
+        after = self._stretch_cell[np.minimum(i + 1, self._stretch_cell.shape[0] - 1)]
+        ahead = differs & (i > 0) & (before == self.cell_obs)
+        lag = differs & ~ahead & (after == self.cell_obs)
+        nxt = np.where(lag, next_change[np.minimum(i + 1, next_change.shape[0] - 1)], nxt)
+        nxt = np.where(ahead, xq, nxt)
         dist = np.maximum(nxt - xq, 0.0)
         moving = v > 1e-9
         vs = np.where(moving, v, 1.0)
