@@ -15,7 +15,8 @@ import gymnasium as gym
 
 from .base import Agent, equal_shares
 from .heuristics import GreedyOffloading, LocalOnly, OffloadAll, RandomAgent
-from .lyapunov import DPPAgent, OracleAgent, SPDPPAgent
+from .horizon import SPDPP, Oracle
+from .lyapunov import DPPAgent, DPPEWMAAgent, SPDPPAgent
 
 
 def _llm(cls: str) -> Callable[..., Agent]:
@@ -48,8 +49,10 @@ _REGISTRY: dict[str, tuple[Callable[..., Agent], str]] = {
     "offload": (OffloadAll, "offload everything, equal edge shares"),
     "random": (RandomAgent, "uniform random offload ratios and edge shares"),
     "dpp": (DPPAgent, "reactive Lyapunov drift-plus-penalty on the current state, balanced goal"),
-    "sp-dpp": (SPDPPAgent, "proactive drift-plus-penalty on the twin's forecasts, follows commands"),
-    "oracle": (OracleAgent, "sp-dpp with the true future (clones the simulator): a bound, not a policy"),
+    "dpp-ewma": (DPPEWMAAgent, "dpp fed an EWMA of each queue's arrivals: the reactive-filter baseline"),
+    "sp-dpp": (SPDPP, "receding horizon (H = 5) over the twin's forecasts, queue carry-over, follows commands"),
+    "oracle": (Oracle, "sp-dpp given the true future (the simulator's exogenous_future): a bound, not a policy"),
+    "sp-dpp-mg1": (SPDPPAgent, "v2.0 sp-dpp: the one-slot M/G/1 solver, its decision held over the twin's horizon"),
     "sp-llm": (_llm("SPLLMAgent"), "SP-LLM: an LLM decides from the goal, the twin's forecasts and exemplars"),
     "llm-dt": (_llm("LLMDTAgent"), "LLM-DT: an LLM decides from the current state, fixed goal (reactive)"),
     "hybrid": (_llm("HybridAgent"), "an LLM turns each command into a GoalSpec; sp-dpp executes every slot"),

@@ -85,7 +85,7 @@ problem's inputs, a pass's held state, J by term), ``roots`` (``monotone_root``)
 
 from __future__ import annotations
 
-from .agent import DPPAgent, OracleAgent, SPDPPAgent
+from .agent import DPPAgent, DPPEWMAAgent, OracleAgent, SPDPPAgent
 from .offload import offload_gradient, offload_lines, offload_step, offload_surrogate
 from .prices import RewardScale, goal_weights
 from .problem import (
@@ -104,6 +104,7 @@ from .shares import predicted_edge_energy_j, share_objective, shares_for, solve_
 
 __all__ = [
     "DPPAgent",
+    "DPPEWMAAgent",
     "EdgeInputs",
     "OracleAgent",
     "PassState",

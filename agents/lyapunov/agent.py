@@ -176,6 +176,29 @@ class DPPAgent:
         return w, a
 
 
+class DPPEWMAAgent(DPPAgent):
+    """``dpp-ewma``: ``dpp`` fed an EWMA of each queue's own arrivals (``agents.horizon.inputs.EWMASource``):
+    the reactive-filter baseline any proactive claim must beat."""
+
+    name = "dpp-ewma"
+
+    def __init__(self, env: gym.Env, v: float = 1.0, passes: int = 3, sweeps: int = 2, alpha: float | None = None):
+        from agents.horizon.inputs import EWMA_ALPHA, EWMASource
+
+        super().__init__(env, v, passes, sweeps)
+        self.ewma = EWMASource(env, 1, EWMA_ALPHA if alpha is None else alpha)
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self.ewma.reset()
+
+    def _inputs(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        active = obs["active"].astype(bool)
+        work = self.ewma.work_bytes(obs, info) * self.cpb * active[:, None]
+        snr = 10.0 ** (obs["snr_db"].astype(np.float64) / 10.0)
+        return work[None], (snr * active)[None], active
+
+
 class SPDPPAgent(DPPAgent):
     """Proactive and goal-aware: the twin's forecasts feed the solver; commands set the goal."""
 

@@ -1,0 +1,84 @@
+"""The receding-horizon family: ``dpp``, ``dpp-ewma``, ``sp-dpp`` and ``oracle`` are one controller
+on one fluid model, told different things about the coming slots.
+
+**Model** (``model``). Every vehicle has a local FIFO (its CPU, f_v), an uplink FIFO (its cell's
+band shared equally by the cell's vehicles with bits to send, noise and the spectral-efficiency cap
+as in ``vecgym.core.radio``) and one edge queue per type at the server holding it, served at
+a_q·F_e; results come down on the downlink. Work is a fluid (``fluid``): each slot a FIFO with
+content X, even inflow a and capacity C has the area X·t_e + (a - C)·t_e²/(2τ) (t_e: when it
+empties) and leaves X' = max(0, X + a - C) to the next slot (**carry-over**). A FIFO holding
+several types drains them in proportion. The cost of a slot, in the reward's units:
+
+* QoS: price × area for each FIFO, plus each task's own service time (local, upload, edge at its
+  share, download), with the price per task-second q = β_Q·ω/(D·deadline_scale·n·E[tasks]) as the
+  reward charges a pending task (``agents.lyapunov.prices``); per cycle-second q / cycles.
+* Energy: V·β_E/(n·E[local joules]) per joule: local κ_v·f_v² per cycle, upload P·bits/rate,
+  download P_rsu·bits/rate, edge κ_e·(S·F_e)² per cycle served at server speed S (DVFS), and
+  **migration**: the edge content of a vehicle whose holding server changes between two horizon
+  slots (a handover, from the source's cells) pays the backhaul's joules per bit and hop.
+* **Terminal**: what is left after slot H drains at the last slot's rates with its new work
+  keeping the queue as busy (x²/(2·rate·(1 - load))), and the leftover edge work's energy.
+
+With V = 1 the model cost estimates the reward's β_Q·qos + β_E·energy. **Not modelled**: the
+reward's cap (tasks are never given up), fairness (a fixed goal weight only), the max of a task's
+two parts (fractional offloading is routing), the wait of a partial upload's handover.
+
+**Decisions**: a separate plan for each horizon slot: w[h] (M, K) and the server speeds S[h] (R,);
+each server's split of S over its queues is closed form, a_q = S·√π_q·P_q / Σ √π·P (P: the
+queue's present work, the minimiser of the drain area Σ π·P²/(2·a·F) at a fixed S by
+Cauchy-Schwarz). A vehicle in a gap, predicted gone, or leaving the road or entering a gap
+within a deadline (observed geometry) offloads nothing. The first slot's decision is applied.
+
+**Costates**: λ[h], the cost of one more unit of a type's content at the start of slot h, is
+computed backwards: λ[h] = price·t_e + [the FIFO ends slot h non-empty]·(λ[h+1] + migration
+into slot h+1), with the terminal's marginal at H (d area/dX = t_e exactly).
+
+**Solve** (``solve``): from the best of three starts (all offloaded, all local, the last plan
+shifted), sweeps over h = 0..H-1 set S[h] to the best of a 16-point grid per server and each
+type's w[h] to the best of a 6-point grid per vehicle (types in turn, vehicles at once, the other
+vehicles' band users and server shares held), each against slot h's cost plus λ[h+1]·carry-over;
+the plan kept is the best full trajectory. Each update is exact on its grid; the sweep is a
+heuristic (coordinate descent on a non-convex plan with costates from the previous plan). There
+is no black-box optimiser and no root search: every evaluation is closed form.
+
+**Spread**: where the source gives the forecast's spread (the twin), the plan minimises the
+expected cost over three scenarios (mean and mean ± √3·std of the arrivals, 3-point
+Gauss-Hermite; the high-arrival scenario meets the pessimistic 10th-percentile channel).
+
+**Inputs** (``inputs``): ``state`` (the last slot's arrivals held), ``ewma`` (an EWMA of each
+queue's arrivals), ``twin`` (the twin's forecasts: ``info["forecast"]`` from ``VEC-pDT-v0``, else
+the agent's own twin), ``true-rates``, ``true-next`` and ``true-future`` (the simulator's
+``exogenous_future`` hook: bounds).
+
+| agent | source | H | commands |
+|---|---|---|---|
+| `dpp` | state | 1 | balanced goal |
+| `dpp-ewma` | ewma | 1 | balanced goal |
+| `sp-dpp` | twin | 5 | followed |
+| `oracle` | true-future | 5 | followed |
+
+The v2.0 one-slot M/G/1 solver (``agents.lyapunov``) stays registered as ``dpp-mg1`` and
+``sp-dpp-mg1``.
+"""
+
+from __future__ import annotations
+
+from .agent import DPP, DPPEWMA, SPDPP, HorizonAgent, Oracle
+from .inputs import SOURCES, SlotInputs, make_source
+from .model import HorizonProblem, trajectory
+from .solve import Plan, solve
+
+__all__ = [
+    "DPP",
+    "DPPEWMA",
+    "SOURCES",
+    "SPDPP",
+    "HorizonAgent",
+    "HorizonProblem",
+    "Oracle",
+    "Plan",
+    "SlotInputs",
+    "make_source",
+    "solve",
+    "trajectory",
+]
