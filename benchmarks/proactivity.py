@@ -1,8 +1,8 @@
 """Does foresight pay? The proactivity study: the same receding-horizon controller told more and
 more about the coming slots, each agent along its energy-violation frontier (a V sweep).
 
-    python -m benchmarks.proactivity [--scenarios dynamic corridor_rush] [--seeds 3] [--v 0.3 1 3]
-                                     [--slots 300] [--workers 2] [--out docs/results/proactivity]
+    python -m benchmarks.proactivity [--scenarios dynamic corridor_rush corridor_tunnel] [--seeds 5]
+                                     [--v 0.3 1 3] [--slots N] [--workers 2] [--out docs/results/proactivity]
 
 Per scenario, seed (paired: every agent sees the same roads) and V it runs every agent and
 records energy per slot, the violation rate, the peak violation (10-slot window), the goal cost
@@ -54,6 +54,10 @@ REFERENCE = "dpp-ewma"
 BOUND = "rh:true-future:5"
 #: Event onsets (s) by scenario: the corridor's surge and incident start times.
 EVENT_WINDOW_S = (-5.0, 15.0)
+#: Per-vehicle events (a change of the vehicle's serving cell) and the window around them.
+VEHICLE_EVENTS = ("handover", "gap_entry", "gap_exit")
+VEHICLE_WINDOW_SLOTS = 20  # ± 2 s
+VEHICLE_BIN_SLOTS = 5  # 0.5 s bins
 
 
 @dataclass(frozen=True)
@@ -100,23 +104,64 @@ def run(ep: Episode) -> dict[str, Any]:
     obs, info = env.reset(seed=ep.seed)
     agent.reset(ep.seed)
     cost, decide_s, viol, decided = 0.0, [], [], []
+    per_vehicle: dict[str, list[np.ndarray]] = {"vid": [], "cell": [], "resolved": [], "late": []}
+    metrics = env.unwrapped.sim.engine.metrics  # type: ignore[attr-defined]
     for _ in range(ep.slots):
         t0 = time.perf_counter()
         action = agent.act(obs, info)
         decide_s.append(time.perf_counter() - t0)
+        per_vehicle["vid"].append(np.where(obs["active"] > 0, obs["vehicle_id"], -1))
+        per_vehicle["cell"].append(np.asarray(obs["cell"]).copy())
         obs, reward, terminated, truncated, info = env.step(action)
         cost -= float(reward)
         viol.append(float(info["metrics"]["violations"]))
         decided.append(float(info["metrics"]["tasks_decided"]))
+        # Tasks each vehicle slot resolved this slot, and how many on time (the fairness ring).
+        ring = metrics.fair[(int(metrics.counts[0, 0]) - 1) % metrics.fair_window, 0]
+        per_vehicle["resolved"].append(ring[:, 0].copy())
+        per_vehicle["late"].append(ring[:, 0] - ring[:, 1])
         if terminated or truncated:
             break
     m = env.unwrapped.episode_metrics()  # type: ignore[attr-defined]
+    aligned = vehicle_events({key: np.stack(val) for key, val in per_vehicle.items()})
     return {
         "scenario": ep.scenario, "agent": ep.agent, "v": ep.v, "seed": ep.seed, "slots": len(viol),
         "goal_cost": cost / len(viol), "energy_per_slot_j": m["energy_per_slot_j"],
         "violation_rate_pct": m["violation_rate_pct"], "peak_violation_rate_pct": m["peak_violation_rate_pct"],
         "decision_ms_median": 1e3 * float(np.median(decide_s)), "violations": viol, "decided": decided,
+        "vehicle_events": aligned,
     }  # fmt: skip
+
+
+def vehicle_events(series: dict[str, np.ndarray]) -> dict[str, dict[str, list[float]]]:
+    """Late and resolved tasks of each vehicle in the slots around its own cell changes, summed
+    per offset d = -W..W slots (W = ``VEHICLE_WINDOW_SLOTS``): ``{event: {"late": [...],
+    "resolved": [...], "count": [n]}}``. A handover: the serving cell changes from one RSU to
+    another; a gap entry / exit: to / from no RSU. ``series``: (T, M) arrays of vehicle ids (-1
+    empty), cells during each slot, tasks resolved and tasks late in each slot."""
+    vid, cell = series["vid"], series["cell"]
+    same = (vid[1:] == vid[:-1]) & (vid[1:] >= 0)
+    before, after = cell[:-1], cell[1:]
+    kinds = {
+        "handover": same & (before >= 0) & (after >= 0) & (before != after),
+        "gap_entry": same & (before >= 0) & (after < 0),
+        "gap_exit": same & (before < 0) & (after >= 0),
+    }
+    T = vid.shape[0]
+    W = VEHICLE_WINDOW_SLOTS
+    out = {}
+    for kind, mask in kinds.items():
+        t_e, m_e = np.nonzero(mask)
+        t_e = t_e + 1  # the first slot in the new cell
+        late, resolved = np.zeros(2 * W + 1), np.zeros(2 * W + 1)
+        for i, d in enumerate(range(-W, W + 1)):
+            t = t_e + d
+            ok = (t >= 0) & (t < T)
+            ok[ok] &= vid[t[ok], m_e[ok]] == vid[t_e[ok], m_e[ok]]
+            late[i] = series["late"][t[ok], m_e[ok]].sum()
+            resolved[i] = series["resolved"][t[ok], m_e[ok]].sum()
+        out[kind] = {"late": late.tolist(), "resolved": resolved.tolist(), "count": [float(t_e.shape[0])]}
+    return out
 
 
 def _safe_run(ep: Episode) -> dict[str, Any]:
@@ -287,8 +332,53 @@ def report(rows: list[dict[str, Any]], scenario_names: list[str], agent_names: l
                 out.append(
                     f"| {label(ag)} | {np.nanmean(before):.1f} | {np.nanmean(after):.1f} | {np.nanmax(c[5:]):.1f} |"
                 )
+        out += vehicle_event_table(rows, sc, agent_names)
         out.append("")
     return "\n".join(out)
+
+
+def vehicle_event_curve(
+    rows: list[dict[str, Any]], scenario: str, agent: str, v: float, kind: str
+) -> tuple[np.ndarray, float]:
+    """Violation rate (%) per 0.5 s bin from -2 s to +2 s around each vehicle's own event, pooled
+    over seeds, and the number of events."""
+    late = resolved = None
+    n = 0.0
+    for r in _rows(rows, scenario=scenario, agent=agent, v=v):
+        ev = r["vehicle_events"][kind]
+        late = np.asarray(ev["late"]) + (0.0 if late is None else late)
+        resolved = np.asarray(ev["resolved"]) + (0.0 if resolved is None else resolved)
+        n += ev["count"][0]
+    if late is None or resolved is None:
+        return np.full(1, np.nan), 0.0
+    b = VEHICLE_BIN_SLOTS
+    edges = np.arange(0, late.shape[0] - 1, b)  # drop the last offset (+W) to keep whole bins
+    lb, rb = np.add.reduceat(late[:-1], edges), np.add.reduceat(resolved[:-1], edges)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 100.0 * lb / rb, n
+
+
+def vehicle_event_table(rows: list[dict[str, Any]], scenario: str, agent_names: list[str]) -> list[str]:
+    out = []
+    for kind in VEHICLE_EVENTS:
+        curves = {ag: vehicle_event_curve(rows, scenario, ag, best_v(rows, scenario, ag), kind) for ag in agent_names
+                  if _rows(rows, scenario=scenario, agent=ag)}  # fmt: skip
+        if not curves or max(n for _, n in curves.values()) == 0:
+            continue
+        bins = [
+            f"{(i * VEHICLE_BIN_SLOTS - VEHICLE_WINDOW_SLOTS) / 10:+.1f} s"
+            for i in range(next(iter(curves.values()))[0].shape[0])
+        ]
+        out += [
+            "",
+            f"### Violations (%) around each vehicle's {kind.replace('_', ' ')}, 0.5 s bins (best V)",
+            "",
+            "| agent | events | " + " | ".join(bins) + " | peak |",
+            "|---|---:|" + "---:|" * (len(bins) + 1),
+        ]
+        for ag, (c, n) in curves.items():
+            out.append(f"| {label(ag)} | {n:.0f} | " + " | ".join(f"{x:.1f}" for x in c) + f" | {np.nanmax(c):.1f} |")
+    return out
 
 
 def plots(rows: list[dict[str, Any]], scenario_names: list[str], agent_names: list[str], out_dir: Path) -> list[Path]:
@@ -337,18 +427,20 @@ def main(argv: list[str] | None = None) -> Path:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--scenarios", nargs="+", default=["dynamic", "corridor_rush"])
+    ap.add_argument("--scenarios", nargs="+", default=["dynamic", "corridor_rush", "corridor_tunnel"])
     ap.add_argument("--agents", nargs="+", default=list(DEFAULT_AGENTS))
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--v", type=float, nargs="+", default=[0.3, 1.0, 3.0])
-    ap.add_argument("--slots", type=int, default=300)
+    ap.add_argument("--slots", type=int, default=None, help="slots per episode (default: the scenario's)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", type=Path, default=Path("results/proactivity"))
     args = ap.parse_args(argv)
     if 1.0 not in args.v:
         ap.error("--v must include 1 (the matched energy is the reference's at V = 1)")
+    from vecgym import scenarios
+
     eps = [
-        Episode(sc, ag, v, s, args.slots)
+        Episode(sc, ag, v, s, args.slots or scenarios.get(sc).n_slots)
         for sc in args.scenarios
         for s in range(args.seeds)
         for v in args.v

@@ -51,8 +51,13 @@ def test_horizon_carries_the_first_slots_leftover_into_the_second():
     # Slot 1 starts from that leftover and drains it at C per slot: empty at τ/2, area C·τ/8.
     assert traj.starts[1][0].sum() == pytest.approx(0.5 * cap)
     assert traj.outcomes[1].t_local[0, 0] == pytest.approx(tau / 2)
-    own = p.k.cycles[0] / cfg.vehicle_cpu_hz * 1.5 * cap  # each task's own service time, slot 0
-    assert traj.outcomes[0].qos.sum() == pytest.approx(0.5 * cap * tau / 2 + own)
+    # Slot 0 also pays half of each task's own service time (the fluid area counts the other half)
+    # and the M/G/1 wait of its Poisson arrivals at load 1.5 (1/(1 - ρ) held at ρ = 0.5):
+    # λ·E[S²]/2 = 1.5·C·c·m2 / (2·τ·f_v²), times 2, times the price·work.
+    c, m2, f_v = p.k.cycles[0], p.k.m2[0], cfg.vehicle_cpu_hz
+    own = 0.5 * c / f_v * 1.5 * cap
+    wait = 1.5 * cap * (1.5 * cap * c * m2 / (2.0 * tau * f_v**2) * 2.0)
+    assert traj.outcomes[0].qos.sum() == pytest.approx(0.5 * cap * tau / 2 + own + wait)
     assert traj.outcomes[1].qos.sum() == pytest.approx(cap * tau / 8)
     # Nothing is left at the end: no terminal cost; costates: the leftover of slot 0 costs its
     # wait in slot 1 (t_e = τ/2).

@@ -340,8 +340,10 @@ def test_sp_dpp_saves_energy_after_the_paper_command() -> None:
 
 
 def test_oracle_sees_the_true_next_slot() -> None:
+    from agents.lyapunov import OracleAgent  # the v2.0 M/G/1 oracle (the LLM exemplars' teacher)
+
     env = scenarios.make("scalability", n_vehicles=15.0)
-    oracle = agents.make_agent("oracle", env, horizon=1)
+    oracle = OracleAgent(env, horizon=1)
     oracle.reset(0)
     obs, info = env.reset(seed=3)
     for _ in range(5):

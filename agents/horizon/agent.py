@@ -111,6 +111,7 @@ class HorizonAgent:
         sub = {key: (np.asarray(val)[idx] if key in VEHICLE_KEYS else val) for key, val in obs.items()}
         sub_inputs = SlotInputs(*(np.asarray(getattr(inputs, f.name))[:, idx] for f in fields(SlotInputs)))
         p = self.problem(sub, sub_inputs)
+        self.last_p = p
         plan = solve(p, self._starts(p, sub["vehicle_id"]), self.sweeps)
         self.last_plan, self._last_ids = plan, np.asarray(sub["vehicle_id"]).copy()
         w[idx] = plan.w[0]

@@ -41,3 +41,20 @@ def drain_area(x: np.ndarray, rate: np.ndarray, load: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = x * x / (2.0 * np.maximum(rate, 1e-300) * (1.0 - np.clip(load, 0.0, 0.9)))
     return np.where(x > 0.0, out, 0.0)
+
+
+#: The M/G/1 wait's 1/(1 - ρ) is held at its value at this load above it: past it the fluid
+#: area (the backlog that builds) carries the cost of an overload.
+MAX_WAIT_LOAD = 0.5
+#: Switch the M/G/1 wait off (the plain fluid), for ablations.
+WAIT = [True]
+
+
+def mg1_wait(second_moment: np.ndarray, rate: np.ndarray, load: np.ndarray, tau: float) -> np.ndarray:
+    """Pollaczek-Khinchine mean wait (s) of the tasks arriving in a slot at a FIFO of ``rate``
+    (units/s): λ·E[S²]/(2·(1 - ρ)) with λ·E[S²] = Σ n·s²·(1 + CV²) / (τ·rate²) (``second_moment``
+    is that sum, in units²), ρ = ``load``. The stochastic wait of a Poisson stream the fluid, which
+    queues only when the slot's work exceeds the capacity, does not see."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = second_moment / (2.0 * tau * rate * rate * (1.0 - np.minimum(load, MAX_WAIT_LOAD)))
+    return np.where(rate > 0.0, out, 0.0) * WAIT[0]

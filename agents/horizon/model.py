@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agents.lyapunov.queues import size_moment
 from vecgym.config import VECConfig
 from vecgym.core import radio
 
@@ -32,6 +33,7 @@ class Constants:
     edge_j_full: float  # joules per edge cycle at S = 1, κ_e·F_e²
     cycles: np.ndarray  # (K,) mean cycles of a task
     bpc: np.ndarray  # (K,) input bits per cycle, 8 / cycles_per_byte
+    m2: np.ndarray  # (K,) 1 + CV² of the task size
     result_ratio: np.ndarray  # (K,)
     migration_j_per_bit: float
     n_servers: int
@@ -47,6 +49,7 @@ class Constants:
             edge_j_full=cfg.kappa_edge_value * cfg.edge_cpu_hz**2,
             cycles=np.asarray(cycles, dtype=np.float64),
             bpc=8.0 / cpb,
+            m2=size_moment(cfg),
             result_ratio=np.asarray(cfg.per_type("result_ratio"), dtype=np.float64),
             migration_j_per_bit=cfg.backhaul_energy_j_per_bit,
             n_servers=cfg.n_servers,
@@ -184,7 +187,9 @@ def step(
     snr = np.tile(p.snr[:, h], (reps, 1))
     a_loc = (1.0 - w) * work
     area_l, next_l, t_l = _fifo(local, a_loc, np.full(local.shape[:2], k.f_v * tau), p.price, tau)
-    own_l = (p.price * k.cycles / k.f_v * a_loc).sum(2)  # a task's own service time
+    own_l = 0.5 * (p.price * k.cycles / k.f_v * a_loc).sum(2)  # discrete tasks: see SERVICE_DEFICIT
+    wait_l = fluid.mg1_wait((a_loc * k.cycles * k.m2).sum(2), k.f_v, a_loc.sum(2) / (k.f_v * tau), tau)
+    own_l = own_l + (p.price * a_loc).sum(2) * wait_l
     # Uplink: the band of the cell shared by the vehicles with bits to send.
     a_up = w * work * k.bpc
     busy = (up + a_up).sum(2) > 0.0
@@ -196,7 +201,9 @@ def step(
     area_u, next_u, t_u = _fifo(up, a_up, rate * tau, p.price / k.bpc, tau)
     with np.errstate(divide="ignore", invalid="ignore"):
         per_bit = np.where(rate > 0.0, 1.0 / rate, 0.0)
-    own_u = (p.price * k.cycles * a_up).sum(2) * per_bit  # a task's own upload time
+    own_u = 0.5 * (p.price * k.cycles * a_up).sum(2) * per_bit
+    wait_u = fluid.mg1_wait((a_up * k.cycles * k.bpc * k.m2).sum(2), rate, a_up.sum(2) * per_bit / tau, tau)
+    own_u = own_u + (p.price * a_up / k.bpc).sum(2) * wait_u
     j_up = cfg.tx_power_w * a_up.sum(2) * per_bit
     inflow = ((up + a_up) - next_u) / k.bpc  # edge cycles uploaded this slot
     # Edge: each server's speed split over its queues (closed form, ``shares``).
@@ -215,7 +222,11 @@ def step(
         share = np.where(denom > 0.0, srv_speed * z / np.where(denom > 0.0, denom, 1.0), 0.0) * on
     area_e, next_e, t_e = fluid.slot(edge, inflow, share * k.f_e * tau, tau)
     with np.errstate(divide="ignore", invalid="ignore"):
-        own_e = np.where(share > 0.0, p.price * k.cycles / (np.where(share > 0.0, share, 1.0) * k.f_e), 0.0) * inflow
+        own_e = 0.5 * np.where(share > 0.0, p.price * k.cycles / (np.where(share > 0.0, share, 1.0) * k.f_e), 0.0) * inflow
+    rate_e = share * k.f_e
+    with np.errstate(divide="ignore", invalid="ignore"):
+        load_e = np.where(rate_e > 0.0, inflow / (np.where(rate_e > 0.0, rate_e, 1.0) * tau), 0.0)
+    own_e = own_e + p.price * inflow * fluid.mg1_wait(inflow * k.cycles * k.m2, rate_e, load_e, tau)
     served = present - next_e
     j_edge = k.edge_j_full * srv_speed**2 * served
     # Results: downloaded at the RSU's power on the downlink band (their own time only).
@@ -223,7 +234,7 @@ def step(
     with np.errstate(divide="ignore", invalid="ignore"):
         per_dl_bit = np.where(dl_rate > 0.0, 1.0 / dl_rate, 0.0)
     res_bits = served * k.bpc * k.result_ratio
-    own_d = (p.price * k.cycles * res_bits).sum(2) * per_dl_bit
+    own_d = (p.price * k.cycles * res_bits).sum(2) * per_dl_bit  # not in any area: the whole time
     j_dl = cfg.rsu_tx_power_w * res_bits.sum(2) * per_dl_bit
     qos = area_l + area_u + (p.price[None] * area_e).sum(2) + own_l + own_u + own_e.sum(2) + own_d
     joules = k.local_j * a_loc.sum(2) + j_up + j_edge.sum(2) + j_dl
@@ -297,33 +308,27 @@ def trajectory(p: HorizonProblem, w: np.ndarray, speed: np.ndarray) -> Trajector
 
 
 def terminal(
-    p: HorizonProblem,
-    local: np.ndarray,
-    up: np.ndarray,
-    edge: np.ndarray,
-    last: SlotOutcome,
-    speed: np.ndarray,
-    w: np.ndarray,
+    p: HorizonProblem, local: np.ndarray, up: np.ndarray, edge: np.ndarray, last: SlotOutcome, speed: np.ndarray, w: np.ndarray
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Cost (Σ,) of draining the leftover after the horizon at the last slot's rates, with the new
+    """Cost (Σ',) of draining the leftover after the horizon at the last slot's rates, with the new
     work the last slot brought keeping the queue as busy (``fluid.drain_area``), plus the edge
-    energy of the leftover at the last speed; and its marginal per unit of each type's content."""
+    energy of the leftover at the last speed; and its marginal per unit of each type's content.
+    Rows may be candidates stacked on the scenarios (``speed`` (R,) or (Σ', R))."""
     k, tau = p.k, p.k.tau
-    work = p.work[:, -1]
+    work = np.tile(p.work[:, -1], (local.shape[0] // p.work.shape[0], 1, 1))
     x_l, x_u = local.sum(2), up.sum(2)
     load_l = ((1.0 - w) * work).sum(2) / (k.f_v * tau)
     up_rate = np.maximum(last.up_rate, 1.0)
     load_u = (w * work * k.bpc).sum(2) / (up_rate * tau)
-    rate_e = np.maximum(last.share, MIN_TERMINAL_SHARE * speed[np.maximum(p.hold[-1], 0)][None, :, None]) * k.f_e
+    srv_speed = np.broadcast_to(np.atleast_2d(speed), (local.shape[0], k.n_servers))[:, np.maximum(p.hold[-1], 0)][..., None]
+    rate_e = np.maximum(last.share, MIN_TERMINAL_SHARE * srv_speed) * k.f_e
     price_u = p.price / k.bpc
-    mix_l = _mix(local)
-    mix_u = _mix(up)
     cost = (
-        (mix_l * p.price).sum(2) * fluid.drain_area(x_l, np.full(x_l.shape, k.f_v), load_l)
-        + (mix_u * price_u).sum(2) * fluid.drain_area(x_u, up_rate, load_u)
+        (_mix(local) * p.price).sum(2) * fluid.drain_area(x_l, np.full(x_l.shape, k.f_v), load_l)
+        + (_mix(up) * price_u).sum(2) * fluid.drain_area(x_u, up_rate, load_u)
         + (p.price * fluid.drain_area(edge, rate_e, np.zeros(edge.shape))).sum(2)
     )
-    j_edge = k.edge_j_full * speed[np.maximum(p.hold[-1], 0)][None, :, None] ** 2
+    j_edge = k.edge_j_full * srv_speed**2
     cost = cost + p.energy_price * (j_edge * edge).sum(2)
     lam = {
         "local": p.price * (x_l / (k.f_v * (1.0 - np.clip(load_l, 0.0, 0.9))))[..., None],
@@ -331,6 +336,25 @@ def terminal(
         "edge": p.price * edge / rate_e + p.energy_price * j_edge,
     }
     return cost.sum(1), lam
+
+
+def plan_costs(p: HorizonProblem, plans: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The expected cost of each plan ((w (H, M, K), speed (H, R)) pairs), all rolled at once (the
+    plans stacked on the scenario axis); forward only, no costates."""
+    n, s = len(plans), p.work.shape[0]
+    w = np.stack([np.repeat(pw[:, None], s, axis=1) for pw, _ in plans], axis=1).reshape(p.horizon, n * s, *plans[0][0].shape[1:])
+    speed = np.stack([np.repeat(ps[:, None], s, axis=1) for _, ps in plans], axis=1).reshape(p.horizon, n * s, -1)
+    local, up, edge = (np.tile(x, (n, 1, 1)) for x in initial_contents(p))
+    total = np.zeros(n * s)
+    out = None
+    for h in range(p.horizon):
+        total += migrate(p, h, edge)
+        out = step(p, h, w[h], speed[h], local, up, edge)
+        total += out.cost
+        local, up, edge = out.local_next, out.uplink_next, out.edge_next
+    assert out is not None
+    total += terminal(p, local, up, edge, out, speed[-1], w[-1])[0]
+    return total.reshape(n, s) @ p.weight
 
 
 def costates(p: HorizonProblem, outs: list[SlotOutcome], lam_end: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import HorizonProblem, SlotOutcome, Trajectory, carried_cost, initial_contents, step, trajectory
+from .model import (
+    HorizonProblem,
+    SlotOutcome,
+    Trajectory,
+    carried_cost,
+    initial_contents,
+    plan_costs,
+    step,
+    trajectory,
+)
 
 SPEED_GRID = np.linspace(1.0 / 16.0, 1.0, 16)
 OFFLOAD_GRID = np.linspace(0.0, 1.0, 6)
@@ -44,12 +53,11 @@ def vehicle_cost(out: SlotOutcome, lam: dict[str, np.ndarray], h: int) -> np.nda
 
 
 def best_speed(p: HorizonProblem, h: int, w: np.ndarray, contents: tuple, lam: dict[str, np.ndarray]) -> np.ndarray:
-    """(R,) each server's speed on ``SPEED_GRID`` minimising its queues' expected cost in slot h."""
-    n = SPEED_GRID.shape[0]
-    s = p.work.shape[0]
+    """(R,) each server's speed on ``SPEED_GRID`` minimising its queues' expected cost in slot h
+    (the slot's cost plus λ[h+1] times the carry-over; servers are independent given w)."""
+    n, s = SPEED_GRID.shape[0], p.work.shape[0]
     speeds = np.repeat(SPEED_GRID, s)[:, None] * np.ones(p.k.n_servers)
-    local, up, edge = (_tile(x, n) for x in contents)
-    out = step(p, h, w, speeds, local, up, edge)
+    out = step(p, h, w, speeds, *(_tile(x, n) for x in contents))
     per_server = _expected(p, vehicle_cost(out, lam, h), n) @ p.onehot(h)  # (n, R)
     return SPEED_GRID[np.argmin(per_server, axis=0)]
 
@@ -57,9 +65,11 @@ def best_speed(p: HorizonProblem, h: int, w: np.ndarray, contents: tuple, lam: d
 def best_offload(
     p: HorizonProblem, h: int, w: np.ndarray, speed: np.ndarray, contents: tuple, lam: dict[str, np.ndarray]
 ) -> np.ndarray:
-    """(M, K) offload ratios on ``OFFLOAD_GRID``, types in turn, all vehicles at once."""
+    """(M, K) offload ratios on ``OFFLOAD_GRID``, types in turn (Gauss-Seidel), all vehicles at once:
+    each vehicle's best ratio with its other types, the other vehicles' band users and the server
+    shares held."""
     w = w.copy()
-    n = OFFLOAD_GRID.shape[0]
+    s, n = p.work.shape[0], OFFLOAD_GRID.shape[0]
     tiled = tuple(_tile(x, n) for x in contents)
     allowed = p.offloadable[h]
     for k in range(w.shape[1]):
@@ -67,8 +77,8 @@ def best_offload(
             w[:, k] = 0.0
             continue
         held = step(p, h, w, speed, *contents).held
-        cand = np.repeat(np.broadcast_to(w, (n, *w.shape)), p.work.shape[0], axis=0).copy()
-        cand[:, :, k] = np.repeat(OFFLOAD_GRID, p.work.shape[0])[:, None] * allowed[None, :, k]
+        cand = np.repeat(np.broadcast_to(w, (n, *w.shape)), s, axis=0).copy()
+        cand[:, :, k] = np.repeat(OFFLOAD_GRID, s)[:, None] * allowed[None, :, k]
         out = step(p, h, cand, speed, *tiled, held=held)
         cost = _expected(p, vehicle_cost(out, lam, h), n)  # (n, M)
         w[:, k] = OFFLOAD_GRID[np.argmin(cost, axis=0)] * allowed[:, k]
@@ -99,7 +109,9 @@ def evaluate(p: HorizonProblem, w: np.ndarray, speed: np.ndarray) -> Plan:
 def solve(p: HorizonProblem, starts: list[tuple[np.ndarray, np.ndarray]], sweeps: int = 1) -> Plan:
     """The best plan found from the best of ``starts`` ((w (H, M, K), speed (H, R)) pairs) after
     ``sweeps`` improvement sweeps; a sweep that does not lower the expected cost ends the search."""
-    best = min((evaluate(p, w, s) for w, s in starts), key=lambda plan: plan.cost)
+    starts = [(w * p.offloadable, s) for w, s in starts]
+    w0, s0 = starts[int(np.argmin(plan_costs(p, starts)))]
+    best = evaluate(p, w0, s0)
     for _ in range(sweeps):
         new = improve(p, best)
         if not new.cost < best.cost:
