@@ -492,6 +492,16 @@ def plots(run: Run, agent_names: list[str], out_dir: Path) -> list[Path]:
     return made
 
 
+def proactivity_section(seeds: list[int], slots: int | None, out_dir: Path) -> str:
+    """The proactivity study (``benchmarks.proactivity``) on these seeds, as a report section."""
+    from benchmarks import proactivity
+
+    argv = ["--seeds", str(len(seeds)), "--out", str(out_dir)] + (["--slots", str(slots)] if slots else [])
+    text = proactivity.main(argv).read_text()
+    body = text.split("\n", 1)[1].replace("\n### ", "\n#### ").replace("\n## ", "\n### ")
+    return "## Proactivity (benchmarks.proactivity)\n" + body + f"\n![frontier]({out_dir.name}/frontier.png)\n"
+
+
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenarios", nargs="+", default=list(DEFAULT_SCENARIOS), help=f"of {scenarios.names()}")
@@ -501,6 +511,11 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default results/<time>)")
     parser.add_argument(
         "--quick", action="store_true", help="2 seeds, 60-slot episodes, no oracle: about a minute on one core"
+    )
+    parser.add_argument(
+        "--proactivity",
+        action="store_true",
+        help="also run the proactivity study (benchmarks.proactivity, same seeds and slots) and add its section",
     )
     llm = parser.add_argument_group("LLM agents (sp-llm, llm-dt, hybrid); the API key only from OPENAI_API_KEY")
     llm.add_argument("--llm-base-url", default=None, help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
@@ -553,6 +568,8 @@ def main(argv: list[str] | None = None) -> Path:
     text = report(run, run_agents, args.scenarios, seeds, cmd)
     pngs = plots(run, run_agents, out_dir)
     text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
+    if args.proactivity:
+        text += "\n" + proactivity_section(seeds, slots, out_dir / "proactivity")
     (out_dir / "report.md").write_text(text)
     print(text)
     print(f"\nwrote {out_dir}/report.md, episodes.jsonl, episodes.csv and {len(pngs)} plot(s)")

@@ -177,8 +177,7 @@ def _record_batch(B: int, policy: str, n_steps: int, seed: int) -> tuple[list[np
     return actions, float(np.mean(active))
 
 
-def _time_batch_engine(B: int, kernels: str, actions: list[np.ndarray], warmup: int, seed: int,
-                       clock: _Clock) -> float:
+def _time_batch_engine(B: int, kernels: str, actions: list[np.ndarray], warmup: int, seed: int, clock: _Clock) -> float:
     cfg = VECConfig.from_kwargs(**_config("batch-64"))
     eng = Engine(cfg, B, kernels=kernels)
     eng.reset(seed + np.arange(B))
@@ -191,8 +190,7 @@ def _time_batch_engine(B: int, kernels: str, actions: list[np.ndarray], warmup: 
     return (len(wa) - warmup) / (clock.now() - t)
 
 
-def _time_vector_env(B: int, kernels: str, actions: list[np.ndarray], warmup: int, seed: int,
-                     clock: _Clock) -> float:
+def _time_vector_env(B: int, kernels: str, actions: list[np.ndarray], warmup: int, seed: int, clock: _Clock) -> float:
     env = VECVectorEnv(num_envs=B, **_config("batch-64"))
     env.engine = Engine(env.cfg, B, kernels=kernels)
     env.reset(seed=seed)
@@ -226,8 +224,11 @@ def main(argv: list[str] | None = None) -> list[Row]:
 
     def emit(row: Row) -> None:
         rows.append(row)
-        print(f"| {row.case} | {row.runner} | {row.policy} | {row.kernels} | {row.active:,.0f} | "
-              f"{row.steps_per_s:,.0f} | {row.vehicle_slots_per_s:,.0f} |", flush=True)
+        print(
+            f"| {row.case} | {row.runner} | {row.policy} | {row.kernels} | {row.active:,.0f} | "
+            f"{row.steps_per_s:,.0f} | {row.vehicle_slots_per_s:,.0f} |",
+            flush=True,
+        )
 
     for case in args.cases:
         # Slower cases run fewer timed slots (about the same seconds per row).
@@ -253,8 +254,14 @@ def main(argv: list[str] | None = None) -> list[Row]:
     print("| target | measured (numba, good policy) | met |")
     print("|---|---:|:---:|")
     for case, (what, threshold, unit) in TARGETS.items():
-        got = [r for r in rows if r.case == case and r.kernels == "numba" and r.policy.startswith("good")
-               and r.runner in ("env.unwrapped.step", "Engine.step")]
+        got = [
+            r
+            for r in rows
+            if r.case == case
+            and r.kernels == "numba"
+            and r.policy.startswith("good")
+            and r.runner in ("env.unwrapped.step", "Engine.step")
+        ]
         if not got:
             continue
         value = got[0].steps_per_s if unit == "steps/s" else got[0].vehicle_slots_per_s

@@ -50,11 +50,11 @@ MAX_WAIT_LOAD = 0.5
 WAIT = [True]
 
 
-def mg1_wait(second_moment: np.ndarray, rate: np.ndarray, load: np.ndarray, tau: float) -> np.ndarray:
+def mg1_wait(second_moment: np.ndarray, rate: np.ndarray | float, load: np.ndarray, tau: float) -> np.ndarray:
     """Pollaczek-Khinchine mean wait (s) of the tasks arriving in a slot at a FIFO of ``rate``
     (units/s): λ·E[S²]/(2·(1 - ρ)) with λ·E[S²] = Σ n·s²·(1 + CV²) / (τ·rate²) (``second_moment``
     is that sum, in units²), ρ = ``load``. The stochastic wait of a Poisson stream the fluid, which
     queues only when the slot's work exceeds the capacity, does not see."""
     with np.errstate(divide="ignore", invalid="ignore"):
         out = second_moment / (2.0 * tau * rate * rate * (1.0 - np.minimum(load, MAX_WAIT_LOAD)))
-    return np.where(rate > 0.0, out, 0.0) * WAIT[0]
+    return np.where(np.asarray(rate) > 0.0, out, 0.0) * WAIT[0]

@@ -222,7 +222,9 @@ def step(
         share = np.where(denom > 0.0, srv_speed * z / np.where(denom > 0.0, denom, 1.0), 0.0) * on
     area_e, next_e, t_e = fluid.slot(edge, inflow, share * k.f_e * tau, tau)
     with np.errstate(divide="ignore", invalid="ignore"):
-        own_e = 0.5 * np.where(share > 0.0, p.price * k.cycles / (np.where(share > 0.0, share, 1.0) * k.f_e), 0.0) * inflow
+        own_e = (
+            0.5 * np.where(share > 0.0, p.price * k.cycles / (np.where(share > 0.0, share, 1.0) * k.f_e), 0.0) * inflow
+        )
     rate_e = share * k.f_e
     with np.errstate(divide="ignore", invalid="ignore"):
         load_e = np.where(rate_e > 0.0, inflow / (np.where(rate_e > 0.0, rate_e, 1.0) * tau), 0.0)
@@ -308,7 +310,13 @@ def trajectory(p: HorizonProblem, w: np.ndarray, speed: np.ndarray) -> Trajector
 
 
 def terminal(
-    p: HorizonProblem, local: np.ndarray, up: np.ndarray, edge: np.ndarray, last: SlotOutcome, speed: np.ndarray, w: np.ndarray
+    p: HorizonProblem,
+    local: np.ndarray,
+    up: np.ndarray,
+    edge: np.ndarray,
+    last: SlotOutcome,
+    speed: np.ndarray,
+    w: np.ndarray,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Cost (Σ',) of draining the leftover after the horizon at the last slot's rates, with the new
     work the last slot brought keeping the queue as busy (``fluid.drain_area``), plus the edge
@@ -320,7 +328,9 @@ def terminal(
     load_l = ((1.0 - w) * work).sum(2) / (k.f_v * tau)
     up_rate = np.maximum(last.up_rate, 1.0)
     load_u = (w * work * k.bpc).sum(2) / (up_rate * tau)
-    srv_speed = np.broadcast_to(np.atleast_2d(speed), (local.shape[0], k.n_servers))[:, np.maximum(p.hold[-1], 0)][..., None]
+    srv_speed = np.broadcast_to(np.atleast_2d(speed), (local.shape[0], k.n_servers))[:, np.maximum(p.hold[-1], 0)][
+        ..., None
+    ]
     rate_e = np.maximum(last.share, MIN_TERMINAL_SHARE * srv_speed) * k.f_e
     price_u = p.price / k.bpc
     cost = (
@@ -342,7 +352,9 @@ def plan_costs(p: HorizonProblem, plans: list[tuple[np.ndarray, np.ndarray]]) ->
     """The expected cost of each plan ((w (H, M, K), speed (H, R)) pairs), all rolled at once (the
     plans stacked on the scenario axis); forward only, no costates."""
     n, s = len(plans), p.work.shape[0]
-    w = np.stack([np.repeat(pw[:, None], s, axis=1) for pw, _ in plans], axis=1).reshape(p.horizon, n * s, *plans[0][0].shape[1:])
+    w = np.stack([np.repeat(pw[:, None], s, axis=1) for pw, _ in plans], axis=1).reshape(
+        p.horizon, n * s, *plans[0][0].shape[1:]
+    )
     speed = np.stack([np.repeat(ps[:, None], s, axis=1) for _, ps in plans], axis=1).reshape(p.horizon, n * s, -1)
     local, up, edge = (np.tile(x, (n, 1, 1)) for x in initial_contents(p))
     total = np.zeros(n * s)

@@ -25,6 +25,9 @@ from .model import (
     trajectory,
 )
 
+#: A FIFO's contents (local cycles, uplink bits, edge cycles), each (Σ', M, K).
+Contents = tuple[np.ndarray, np.ndarray, np.ndarray]
+
 SPEED_GRID = np.linspace(1.0 / 16.0, 1.0, 16)
 OFFLOAD_GRID = np.linspace(0.0, 1.0, 6)
 
@@ -52,34 +55,36 @@ def vehicle_cost(out: SlotOutcome, lam: dict[str, np.ndarray], h: int) -> np.nda
     return out.qos + out.energy + carried_cost(out, lam, h + 1)
 
 
-def best_speed(p: HorizonProblem, h: int, w: np.ndarray, contents: tuple, lam: dict[str, np.ndarray]) -> np.ndarray:
+def best_speed(p: HorizonProblem, h: int, w: np.ndarray, contents: Contents, lam: dict[str, np.ndarray]) -> np.ndarray:
     """(R,) each server's speed on ``SPEED_GRID`` minimising its queues' expected cost in slot h
     (the slot's cost plus λ[h+1] times the carry-over; servers are independent given w)."""
     n, s = SPEED_GRID.shape[0], p.work.shape[0]
     speeds = np.repeat(SPEED_GRID, s)[:, None] * np.ones(p.k.n_servers)
-    out = step(p, h, w, speeds, *(_tile(x, n) for x in contents))
+    local, up, edge = (_tile(x, n) for x in contents)
+    out = step(p, h, w, speeds, local, up, edge)
     per_server = _expected(p, vehicle_cost(out, lam, h), n) @ p.onehot(h)  # (n, R)
     return SPEED_GRID[np.argmin(per_server, axis=0)]
 
 
 def best_offload(
-    p: HorizonProblem, h: int, w: np.ndarray, speed: np.ndarray, contents: tuple, lam: dict[str, np.ndarray]
+    p: HorizonProblem, h: int, w: np.ndarray, speed: np.ndarray, contents: Contents, lam: dict[str, np.ndarray]
 ) -> np.ndarray:
     """(M, K) offload ratios on ``OFFLOAD_GRID``, types in turn (Gauss-Seidel), all vehicles at once:
     each vehicle's best ratio with its other types, the other vehicles' band users and the server
     shares held."""
     w = w.copy()
     s, n = p.work.shape[0], OFFLOAD_GRID.shape[0]
-    tiled = tuple(_tile(x, n) for x in contents)
+    local, up, edge = contents
+    t_local, t_up, t_edge = (_tile(x, n) for x in contents)
     allowed = p.offloadable[h]
     for k in range(w.shape[1]):
         if not allowed[:, k].any():
             w[:, k] = 0.0
             continue
-        held = step(p, h, w, speed, *contents).held
+        held = step(p, h, w, speed, local, up, edge).held
         cand = np.repeat(np.broadcast_to(w, (n, *w.shape)), s, axis=0).copy()
         cand[:, :, k] = np.repeat(OFFLOAD_GRID, s)[:, None] * allowed[None, :, k]
-        out = step(p, h, cand, speed, *tiled, held=held)
+        out = step(p, h, cand, speed, t_local, t_up, t_edge, held=held)
         cost = _expected(p, vehicle_cost(out, lam, h), n)  # (n, M)
         w[:, k] = OFFLOAD_GRID[np.argmin(cost, axis=0)] * allowed[:, k]
     return w
