@@ -434,6 +434,13 @@ def main(argv: list[str] | None = None) -> Path:
     ap.add_argument("--slots", type=int, default=None, help="slots per episode (default: the scenario's)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", type=Path, default=Path("results/proactivity"))
+    ap.add_argument(
+        "--from-jsonl",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="run nothing: report on these episodes.jsonl files (e.g. two runs with different --agents)",
+    )
     args = ap.parse_args(argv)
     if 1.0 not in args.v:
         ap.error("--v must include 1 (the matched energy is the reference's at V = 1)")
@@ -447,7 +454,11 @@ def main(argv: list[str] | None = None) -> Path:
         for ag in args.agents
     ]
     args.out.mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, Any]] = []
+    if args.from_jsonl:
+        rows = [json.loads(line) for path in args.from_jsonl for line in path.read_text().splitlines() if line]
+        scenario_names = list(dict.fromkeys(r["scenario"] for r in rows))
+        return write_report(rows, scenario_names, list(dict.fromkeys(r["agent"] for r in rows)), args.out, argv)
+    rows = []
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
         for i, row in enumerate(pool.map(_safe_run, eps), 1):
@@ -457,12 +468,19 @@ def main(argv: list[str] | None = None) -> Path:
     with open(args.out / "episodes.jsonl", "w") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
+    return write_report(rows, args.scenarios, args.agents, args.out, argv)
+
+
+def write_report(
+    rows: list[dict[str, Any]], scenario_names: list[str], agent_names: list[str], out: Path, argv: list[str] | None
+) -> Path:
+    """Render ``proactivity.md`` and the plots into ``out``."""
     cmd = "python -m benchmarks.proactivity " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = report(rows, args.scenarios, args.agents, cmd.strip())
-    plots(rows, args.scenarios, args.agents, args.out)
-    (args.out / "proactivity.md").write_text(text)
+    text = report(rows, scenario_names, agent_names, cmd.strip())
+    plots(rows, scenario_names, agent_names, out)
+    (out / "proactivity.md").write_text(text)
     print(text)
-    return args.out / "proactivity.md"
+    return out / "proactivity.md"
 
 
 if __name__ == "__main__":
