@@ -332,9 +332,35 @@ def report(rows: list[dict[str, Any]], scenario_names: list[str], agent_names: l
                 out.append(
                     f"| {label(ag)} | {np.nanmean(before):.1f} | {np.nanmean(after):.1f} | {np.nanmax(c[5:]):.1f} |"
                 )
+        out += oracle_table(rows, sc)
         out += vehicle_event_table(rows, sc, agent_names)
         out.append("")
     return "\n".join(out)
+
+
+def oracle_table(rows: list[dict[str, Any]], scenario: str) -> list[str]:
+    """The oracle over its horizon against its own one-slot version (``rh:true-next:1``), paired
+    by seed at every V: the mean goal costs and the seeds where the horizon loses."""
+    one = "rh:true-next:1"
+    if not _rows(rows, scenario=scenario, agent=BOUND) or not _rows(rows, scenario=scenario, agent=one):
+        return []
+    out = ["", f"### `oracle` (H = 5) against its one-slot version (`{one}`), paired", "",
+           "| V | goal cost H = 5 | goal cost H = 1 | paired difference | seeds where H = 5 loses |",
+           "|---:|---:|---:|---:|---|"]  # fmt: skip
+    for v in sorted({r["v"] for r in _rows(rows, scenario=scenario, agent=BOUND)}):
+        pairs = []
+        for r in _rows(rows, scenario=scenario, agent=BOUND, v=v):
+            o = _rows(rows, scenario=scenario, agent=one, v=v, seed=r["seed"])
+            if o:
+                pairs.append((r["seed"], r["goal_cost"], o[0]["goal_cost"]))
+        if not pairs:
+            continue
+        lose = [f"{s} (+{a - b:.4f})" for s, a, b in pairs if a > b]
+        out.append(
+            f"| {v:g} | {fmt([a for _, a, _ in pairs], 4)} | {fmt([b for _, _, b in pairs], 4)} | "
+            f"{fmt([a - b for _, a, b in pairs], 4)} | {', '.join(lose) or 'none'} |"
+        )
+    return out
 
 
 def vehicle_event_curve(
