@@ -172,3 +172,19 @@ def test_horizon_agent_rejects_bad_arguments():
         HorizonAgent(env, source="crystal-ball")
     with pytest.raises(ValueError, match="true-next"):
         HorizonAgent(env, horizon=3, source="true-next")
+
+
+def test_spread_plans_over_three_gauss_hermite_scenarios():
+    env = gym.make("VEC-v0", preset="corridor")
+    agent = HorizonAgent(env, horizon=2, source="twin", spread=True)
+    H, M, K = 2, 3, env.unwrapped.cfg.n_task_types
+    mean = np.full((H, M, K), 10.0)
+    std = np.full((H, M, K), 8.0)
+    snr = np.full((H, M), 100.0)
+    inputs = SlotInputs(mean, std, snr, snr / 10.0, np.zeros((H, M), dtype=np.int64), np.ones((H, M), dtype=bool))
+    work, snr_s, weight = agent._scenarios(inputs)
+    np.testing.assert_allclose(work[:, 0, 0, 0], [0.0, 10.0, 10.0 + 8.0 * np.sqrt(3.0)])  # the low point clipped at 0
+    np.testing.assert_allclose(weight, [1 / 6, 2 / 3, 1 / 6])
+    np.testing.assert_allclose(snr_s[:, 0, 0], [100.0, 100.0, 10.0])  # high arrivals meet the pessimistic channel
+    off = HorizonAgent(env, horizon=2, source="twin")
+    assert off._scenarios(inputs)[0].shape[0] == 1  # the default plans on the mean

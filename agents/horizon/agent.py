@@ -41,7 +41,8 @@ class HorizonAgent:
         horizon: H, slots planned (the first is applied).
         source: what the controller is told of the coming slots (``agents.horizon.inputs.SOURCES``).
         follow_commands: take the goal from the operator's commands (``parse_command``).
-        spread: plan over the forecast's spread (three scenarios) where the source has one.
+        spread: plan over the forecast's spread (three scenarios) where the source has one (off by
+            default: it did not help, see ``agents.horizon``).
         sweeps: improvement sweeps of the solve.
     """
 
@@ -54,7 +55,7 @@ class HorizonAgent:
         horizon: int = 1,
         source: str = "state",
         follow_commands: bool = False,
-        spread: bool = True,
+        spread: bool = False,
         sweeps: int = 1,
         **source_kw: Any,
     ):
