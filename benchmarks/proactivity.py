@@ -446,6 +446,31 @@ def plots(rows: list[dict[str, Any]], scenario_names: list[str], agent_names: li
         paths.append(out_dir / "events.png")
         fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
+    panels = [
+        (sc, kind)
+        for sc in scenario_names
+        for kind in VEHICLE_EVENTS
+        if any(vehicle_event_curve(rows, sc, ag, best_v(rows, sc, ag), kind)[1] > 0 for ag in agent_names
+               if _rows(rows, scenario=sc, agent=ag))
+    ]  # fmt: skip
+    if panels:
+        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
+        for ax, (sc, kind) in zip(axes[0], panels, strict=True):
+            for ag in agent_names:
+                if not _rows(rows, scenario=sc, agent=ag):
+                    continue
+                c, _ = vehicle_event_curve(rows, sc, ag, best_v(rows, sc, ag), kind)
+                bins = np.arange(c.shape[0]) * VEHICLE_BIN_SLOTS - VEHICLE_WINDOW_SLOTS + VEHICLE_BIN_SLOTS / 2
+                ax.plot(bins * VECConfig().slot_s, c, marker=".", label=label(ag))
+            ax.axvline(0.0, color="k", lw=0.8)
+            ax.set(
+                title=f"{sc}: {kind.replace('_', ' ')}", xlabel="s from the vehicle's event", ylabel="violations (%)"
+            )
+            ax.legend(fontsize=6)
+        fig.tight_layout()
+        paths.append(out_dir / "vehicle_events.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
     return paths
 
 
