@@ -511,14 +511,18 @@ def main(argv: list[str] | None = None) -> Path:
         return write_report(rows, scenario_names, list(dict.fromkeys(r["agent"] for r in rows)), args.out, argv)
     rows = []
     started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+    # Each episode's row is written as soon as it is in, so an interrupted run keeps what finished.
+    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool, open(args.out / "episodes.jsonl", "w") as f:
         for i, row in enumerate(pool.map(_safe_run, eps), 1):
             rows.append(row)
-            print(f"[{i}/{len(eps)}] {row['scenario']} {row['agent']} V={row['v']} seed {row['seed']} "
-                  f"({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)  # fmt: skip
-    with open(args.out / "episodes.jsonl", "w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            print(
+                f"[{i}/{len(eps)}] {row['scenario']} {row['agent']} V={row['v']} seed {row['seed']} "
+                f"({time.perf_counter() - started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     return write_report(rows, args.scenarios, args.agents, args.out, argv)
 
 
