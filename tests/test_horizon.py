@@ -147,7 +147,7 @@ def test_sp_dpp_reuses_the_wrappers_single_forecast():
     agent = agents.make_agent("sp-dpp", env)
     obs, info = env.reset(seed=0)
     agent.reset(0)
-    twin = env.unwrapped_twin if hasattr(env, "unwrapped_twin") else _wrapper(env).twin
+    twin = _wrapper(env).twin
     for t in range(5):
         obs, _, _, _, info = env.step(agent.act(obs, info))
         assert twin.forecast_calls == t + 2  # one per slot, the reset's included

@@ -1,5 +1,6 @@
-"""The receding-horizon family: ``dpp``, ``dpp-ewma``, ``sp-dpp`` and ``oracle`` are one controller
-on one fluid model, told different things about the coming slots.
+"""The receding-horizon family: ``sp-dpp``, ``oracle`` and the information ladder's rungs
+(``rh:<source>:<H>`` in ``benchmarks.proactivity``) are one controller on one fluid model, told
+different things about the coming slots.
 
 **Model** (``model``). Every vehicle has a local FIFO (its CPU, f_v), an uplink FIFO (its cell's
 band shared equally by the cell's vehicles with bits to send, noise and the spectral-efficiency cap
@@ -65,25 +66,23 @@ the agent's own twin), ``true-rates``, ``true-next`` and ``true-future`` (the si
 
 | agent | source | H | commands |
 |---|---|---|---|
-| `dpp` | state | 1 | balanced goal |
-| `dpp-ewma` | ewma | 1 | balanced goal |
 | `sp-dpp` | twin | 5 | followed |
 | `oracle` | true-future | 5 | followed |
+| `HorizonAgent(env, source=..., horizon=...)` | any | any | optional |
 
-The v2.0 one-slot M/G/1 solver (``agents.lyapunov``) stays registered as ``dpp-mg1`` and
+The registry's ``dpp`` and ``dpp-ewma`` are the one-slot M/G/1 solver of ``agents.lyapunov`` (on
+the current state and on ``inputs.EWMASource``); v2.0's ``sp-dpp`` stays registered as
 ``sp-dpp-mg1``.
 """
 
 from __future__ import annotations
 
-from .agent import DPP, DPPEWMA, SPDPP, HorizonAgent, Oracle
+from .agent import SPDPP, HorizonAgent, Oracle
 from .inputs import SOURCES, SlotInputs, make_source
 from .model import HorizonProblem, trajectory
 from .solve import Plan, solve
 
 __all__ = [
-    "DPP",
-    "DPPEWMA",
     "SOURCES",
     "SPDPP",
     "HorizonAgent",

@@ -1,6 +1,5 @@
-"""``HorizonAgent``: the receding-horizon controller on one input source; the registry's ``dpp``,
-``dpp-ewma``, ``sp-dpp`` and ``oracle`` are it with different sources and horizons
-(``agents.horizon``: **Agents**)."""
+"""``HorizonAgent``: the receding-horizon controller on one input source; the registry's ``sp-dpp``
+and ``oracle`` are it on the twin and on the true future (``agents.horizon``: **Agents**)."""
 
 from __future__ import annotations
 
@@ -112,7 +111,6 @@ class HorizonAgent:
         sub = {key: (np.asarray(val)[idx] if key in VEHICLE_KEYS else val) for key, val in obs.items()}
         sub_inputs = SlotInputs(*(np.asarray(getattr(inputs, f.name))[:, idx] for f in fields(SlotInputs)))
         p = self.problem(sub, sub_inputs)
-        self.last_p = p
         plan = solve(p, self._starts(p, sub["vehicle_id"]), self.sweeps)
         self.last_plan, self._last_ids = plan, np.asarray(sub["vehicle_id"]).copy()
         w[idx] = plan.w[0]
@@ -208,10 +206,8 @@ def _named(name: str, source: str, horizon: int, follow: bool, doc: str) -> type
     return type(name, (HorizonAgent,), {"__init__": __init__, "__doc__": doc})
 
 
-DPP = _named("DPP", "state", 1, False, "``dpp``: the one-slot solver on the current state, balanced goal.")
-DPPEWMA = _named("DPPEWMA", "ewma", 1, False, "``dpp-ewma``: ``dpp`` fed an EWMA of each queue's arrivals.")
 SPDPP = _named(
     "SPDPP", "twin", 5, True, "``sp-dpp``: the receding horizon over the twin's forecasts; follows commands."
 )
 Oracle = _named("Oracle", "true-future", 5, True, "``oracle``: ``sp-dpp`` given the true future (a bound).")
-DPP.name, DPPEWMA.name, SPDPP.name, Oracle.name = "dpp", "dpp-ewma", "sp-dpp", "oracle"
+SPDPP.name, Oracle.name = "sp-dpp", "oracle"

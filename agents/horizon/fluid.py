@@ -46,8 +46,6 @@ def drain_area(x: np.ndarray, rate: np.ndarray, load: np.ndarray) -> np.ndarray:
 #: The M/G/1 wait's 1/(1 - ρ) is held at its value at this load above it: past it the fluid
 #: area (the backlog that builds) carries the cost of an overload.
 MAX_WAIT_LOAD = 0.5
-#: Switch the M/G/1 wait off (the plain fluid), for ablations.
-WAIT = [True]
 
 
 def mg1_wait(second_moment: np.ndarray, rate: np.ndarray | float, load: np.ndarray, tau: float) -> np.ndarray:
@@ -57,4 +55,4 @@ def mg1_wait(second_moment: np.ndarray, rate: np.ndarray | float, load: np.ndarr
     queues only when the slot's work exceeds the capacity, does not see."""
     with np.errstate(divide="ignore", invalid="ignore"):
         out = second_moment / (2.0 * tau * rate * rate * (1.0 - np.minimum(load, MAX_WAIT_LOAD)))
-    return np.where(np.asarray(rate) > 0.0, out, 0.0) * WAIT[0]
+    return np.where(np.asarray(rate) > 0.0, out, 0.0)

@@ -118,20 +118,6 @@ def uploaders(p: HorizonProblem, h: int, busy: np.ndarray) -> np.ndarray:
     return others + 1.0
 
 
-def shares(p: HorizonProblem, h: int, speed: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Edge shares (Σ, M, K) of server speeds ``speed`` (R,) split over the queues it holds in
-    slot h as a_q = S·√π_q·P_q / Σ √π·P (P: the queue's present work, (Σ, M, K)): the closed-form
-    minimiser of the drain area Σ π_q·P_q²/(2·a_q·F) at a fixed total S (Cauchy-Schwarz)."""
-    onehot = p.onehot(h)
-    z = np.sqrt(p.price)[None] * present
-    total = z.sum(2) @ onehot  # (Σ, R)
-    srv = np.maximum(p.hold[h], 0)
-    denom = total[:, srv][..., None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(denom > 0.0, speed[srv][None, :, None] * z / np.where(denom > 0.0, denom, 1.0), 0.0)
-    return out * (p.hold[h] >= 0)[None, :, None]
-
-
 @dataclass
 class Held:
     """What the offloading step holds from the current iterate while it tries a vehicle's options:
@@ -206,7 +192,8 @@ def step(
     own_u = own_u + (p.price * a_up / k.bpc).sum(2) * wait_u
     j_up = cfg.tx_power_w * a_up.sum(2) * per_bit
     inflow = ((up + a_up) - next_u) / k.bpc  # edge cycles uploaded this slot
-    # Edge: each server's speed split over its queues (closed form, ``shares``).
+    # Edge: each server's speed split over its queues, a_q = S·√π_q·P_q / Σ √π·P (closed form:
+    # the minimiser of the drain area Σ π·P²/(2·a·F) at a fixed total S, by Cauchy-Schwarz).
     present = edge + inflow
     z = np.sqrt(p.price)[None] * present
     srv = np.maximum(p.hold[h], 0)
