@@ -10,12 +10,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.lyapunov.prices import RewardScale, goal_weights
+from agents.lyapunov.agent import follow_commands
+from agents.lyapunov.prices import RewardScale, goal_weights, slot_prices
+from agents.lyapunov.problem import offload_safe
 from vecgym.config import VECConfig
 from vecgym.goals import BALANCED, GoalSpec, parse_command
 from vecgym.tasks import TaskTypes
 
-from .inputs import SlotInputs, gap_or_exit_soon, make_source
+from .inputs import SlotInputs, make_source
 from .model import Constants, HorizonProblem
 from .solve import Plan, solve
 
@@ -83,22 +85,14 @@ class HorizonAgent:
     # ------------------------------------------------------------------------------------------
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
         if self.follow_commands:
-            self._follow(obs, info)
+            follow_commands(self, obs, info)
         inputs = self.source.inputs(obs, info)
         w, a = self.decide(obs, inputs)
         return np.stack((w, a)).astype(np.float32)
 
-    def _follow(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> None:
-        now = float(obs["slot"][0]) * self.cfg.slot_s
-        if info.get("command_id", 0) != self.command_id:
-            self.command_id = info["command_id"]
-            try:
-                self.goal = parse_command(info["command"])
-                self.expires_s = now + self.goal.duration_s if self.goal.duration_s else math.inf
-            except ValueError:
-                self.commands_rejected += 1  # counted in stats(); the goal stays
-        if now >= self.expires_s:
-            self.goal, self.expires_s = BALANCED, math.inf
+    def interpret(self, text: str) -> GoalSpec:
+        """The goal an operator command means (offline ``parse_command``); ``ValueError`` if none."""
+        return parse_command(text)
 
     def decide(self, obs: dict[str, np.ndarray], inputs: SlotInputs) -> tuple[np.ndarray, np.ndarray]:
         """Offload ratios and edge shares (M, K) of the coming slot: the first slot of the plan,
@@ -138,14 +132,9 @@ class HorizonAgent:
     # ------------------------------------------------------------------------------------------
     def prices(self, obs: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
         """QoS price per cycle-second (M, K) and the energy price per joule, in reward units."""
-        active = obs["active"].astype(bool)
-        n = max(float(active.sum()), 1.0)
-        norm_tasks = max(1.0, n * self.scale.tasks_per_vehicle)
-        norm_energy = max(1e-12, n * self.scale.local_energy_per_vehicle_j)
         weight = goal_weights(obs, self.goal)
-        d_eff = self.deadline * self.goal.deadline_scale
-        q = self.goal.beta_qos * weight[:, None] / (d_eff[None, :] * norm_tasks) * active[:, None]
-        return q / self.k.cycles[None, :], self.v * self.goal.beta_energy / norm_energy
+        q, energy_price = slot_prices(obs["active"].astype(bool), weight, self.goal, self.deadline, self.scale, self.v)
+        return q / self.k.cycles[None, :], energy_price
 
     def problem(self, obs: dict[str, np.ndarray], inputs: SlotInputs) -> HorizonProblem:
         """The horizon problem of this observation."""
@@ -159,7 +148,7 @@ class HorizonAgent:
             hold[h] = np.where(inputs.present[h], prev, -1)
         deadline = self.deadline * self.goal.deadline_scale
         offloadable = (
-            inputs.present[..., None] & (inputs.cell >= 0)[..., None] & ~gap_or_exit_soon(obs, self.cfg, deadline)[None]
+            inputs.present[..., None] & (inputs.cell >= 0)[..., None] & offload_safe(obs, self.cfg, deadline)[None]
         )
         work, snr, weights = self._scenarios(inputs)
         mix = self.work_mix[None, :] * active[:, None]

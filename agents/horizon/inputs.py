@@ -24,7 +24,6 @@ import gymnasium as gym
 import numpy as np
 
 from vecgym.config import VECConfig
-from vecgym.core import cells
 from vecgym.tasks import TaskTypes
 
 SOURCES = ("state", "ewma", "twin", "true-rates", "true-next", "true-future")
@@ -205,19 +204,3 @@ def make_source(name: str, env: gym.Env, horizon: int, **kw: Any) -> Source:
     if name == "true-next" and horizon != 1:
         raise ValueError(f"'true-next' is the true coming slot only: horizon must be 1, got {horizon}")
     return classes[name](env, horizon, **kw)
-
-
-def gap_or_exit_soon(obs: dict[str, np.ndarray], cfg: VECConfig, deadline_s: np.ndarray) -> np.ndarray:
-    """(M, K) True where the vehicle leaves the road or enters a coverage gap within a deadline of
-    the type (from the observed position, speed and distance to the next cell change)."""
-    x = obs["position_m"][:, 0].astype(np.float64)
-    v = np.maximum(obs["speed_mps"].astype(np.float64), 1.0)
-    t_exit = (cfg.road_length_m - x) / v
-    d = (
-        obs["distance_to_handover_m"].astype(np.float64)
-        if "distance_to_handover_m" in obs
-        else np.full(x.shape, np.inf)
-    )
-    beyond = cells.serving_cell(np.minimum(x + np.nan_to_num(d, posinf=0.0) + 20.0, cfg.road_length_m - 1e-6), cfg)
-    t_gap = np.where(np.isfinite(d) & (beyond < 0) & (x + d < cfg.road_length_m), d / v, np.inf)
-    return (t_exit[:, None] <= deadline_s[None, :]) | (t_gap[:, None] <= deadline_s[None, :])

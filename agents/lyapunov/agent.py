@@ -5,22 +5,49 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
 
 from twins import PredictiveTwin
 from vecgym.config import VECConfig
-from vecgym.core import cells
 from vecgym.goals import BALANCED, GoalSpec, parse_command
 from vecgym.tasks import TaskTypes
 
 from .offload import offload_step
-from .prices import RewardScale, goal_weights
-from .problem import SlotProblem, model_cost, pass_state
+from .prices import RewardScale, goal_weights, slot_prices
+from .problem import SlotProblem, model_cost, offload_safe, pass_state
 from .queues import size_moment
 from .shares import shares_for
+
+
+class CommandFollower(Protocol):
+    """An agent that takes its goal from the operator's commands (``follow_commands``)."""
+
+    cfg: VECConfig
+    goal: GoalSpec
+    command_id: int
+    expires_s: float
+    commands_rejected: int
+
+    def interpret(self, text: str) -> GoalSpec: ...
+
+
+def follow_commands(agent: CommandFollower, obs: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+    """Update ``agent.goal`` from this slot's ``info``: a new command is interpreted with
+    ``agent.interpret`` (a refusal is counted in ``commands_rejected`` and the goal stays), and a
+    goal with a duration returns to the balanced one when it expires."""
+    now = float(obs["slot"][0]) * agent.cfg.slot_s
+    if info.get("command_id", 0) != agent.command_id:
+        agent.command_id = info["command_id"]
+        try:
+            agent.goal = agent.interpret(info["command"])
+            agent.expires_s = now + agent.goal.duration_s if agent.goal.duration_s else math.inf
+        except ValueError:
+            agent.commands_rejected += 1  # counted, visible in stats(); the goal stays
+    if now >= agent.expires_s:
+        agent.goal, agent.expires_s = BALANCED, math.inf
 
 
 class DPPAgent:
@@ -77,20 +104,10 @@ class DPPAgent:
 
     def offloadable(self, obs: dict[str, np.ndarray], goal: GoalSpec) -> np.ndarray:
         """(M, K): covered, and neither leaving the road nor entering a gap within a deadline."""
-        cfg = self.cfg
         active = obs["active"].astype(bool)
         cell = obs["cell"] if "cell" in obs else np.zeros(active.shape, dtype=np.int64)
-        x = obs["position_m"][:, 0].astype(np.float64)
-        v = np.maximum(obs["speed_mps"].astype(np.float64), 1.0)
-        t_exit = (cfg.road_length_m - x) / v
-        if "distance_to_handover_m" in obs:
-            d = obs["distance_to_handover_m"].astype(np.float64)
-            beyond = cells.serving_cell(np.minimum(x + d + 20.0, cfg.road_length_m - 1e-6), cfg)
-            t_gap = np.where((beyond < 0) & (x + d < cfg.road_length_m), d / v, np.inf)
-        else:
-            t_gap = np.full(x.shape, np.inf)
-        horizon = self.deadline[None, :] * goal.deadline_scale
-        return (active & (cell >= 0))[:, None] & (t_exit[:, None] > horizon) & (t_gap[:, None] > horizon)
+        safe = offload_safe(obs, self.cfg, self.deadline * goal.deadline_scale)
+        return (active & (cell >= 0))[:, None] & safe
 
     def problem(
         self, obs: dict[str, np.ndarray], work: np.ndarray, snr: np.ndarray, stay: np.ndarray, goal: GoalSpec
@@ -99,10 +116,6 @@ class DPPAgent:
         cfg = self.cfg
         active = obs["active"].astype(bool)
         M, K = active.shape[0], self.K
-        n_active = float(active.sum())
-        n = max(n_active, 1.0)
-        norm_tasks = max(1.0, n * self.scale.tasks_per_vehicle)
-        norm_energy = max(1e-12, n * self.scale.local_energy_per_vehicle_j)
         weight = goal_weights(obs, goal)
         if goal.fairness > 0.0:
             # Fairness: vehicles whose queued work (in seconds of their own service) is above the
@@ -114,8 +127,7 @@ class DPPAgent:
             mean_s = float(queued_s[active].mean()) if active.any() else 0.0
             excess = np.maximum(queued_s / max(mean_s, 1e-9) - 1.0, 0.0)
             weight = weight * (1.0 + goal.fairness * excess)
-        d_eff = self.deadline * goal.deadline_scale
-        q = goal.beta_qos * weight[:, None] / (d_eff[None, :] * norm_tasks) * active[:, None]
+        q, energy_price = slot_prices(active, weight, goal, self.deadline, self.scale, self.v)
         stay = np.asarray(stay, dtype=bool)
         stay = stay[:, None] if stay.ndim == 1 else stay
         holder = obs["holder"] if "holder" in obs else np.where(active, 0, -1)
@@ -131,7 +143,7 @@ class DPPAgent:
             m2=self.m2,
             result_ratio=self.result_ratio,
             q=q,
-            energy_price=self.v * goal.beta_energy / norm_energy,
+            energy_price=energy_price,
             local=obs["local_backlog_gcycles"].astype(np.float64) * 1e9 * active,
             uplink=obs["uplink_backlog_kbit"].astype(np.float64) * 1e3 * active,
             downlink=np.asarray(dl, dtype=np.float64) * 1e3 * active,
@@ -220,16 +232,7 @@ class SPDPPAgent(DPPAgent):
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
         self.twin.update(obs)
-        now = float(obs["slot"][0]) * self.cfg.slot_s
-        if info.get("command_id", 0) != self.command_id:
-            self.command_id = info["command_id"]
-            try:
-                self.goal = self.interpret(info["command"])
-                self.expires_s = now + self.goal.duration_s if self.goal.duration_s else math.inf
-            except ValueError:
-                self.commands_rejected += 1  # counted, visible in stats(); the goal stays
-        if now >= self.expires_s:
-            self.goal, self.expires_s = BALANCED, math.inf
+        follow_commands(self, obs, info)
         return super().act(obs, info)
 
     def interpret(self, text: str) -> GoalSpec:

@@ -25,6 +25,20 @@ def goal_weights(obs: dict[str, np.ndarray], goal: GoalSpec) -> np.ndarray:
     return np.where(obs["active"] > 0, w, 1.0)
 
 
+def slot_prices(
+    active: np.ndarray, weight: np.ndarray, goal: GoalSpec, deadline_s: np.ndarray, scale: RewardScale, v: float
+) -> tuple[np.ndarray, float]:
+    """The QoS price per task-second (M, K), β_Q·ω/(D·deadline_scale·n·E[tasks]) for the active
+    vehicles (0 elsewhere), and the energy price per joule, V·β_E/(n·E[local joules]): the
+    reward's own normalisers (at least one vehicle), so V = 1 means the reward."""
+    n = max(float(active.sum()), 1.0)
+    norm_tasks = max(1.0, n * scale.tasks_per_vehicle)
+    norm_energy = max(1e-12, n * scale.local_energy_per_vehicle_j)
+    d_eff = deadline_s * goal.deadline_scale
+    q = goal.beta_qos * weight[:, None] / (d_eff[None, :] * norm_tasks) * active[:, None]
+    return q, v * goal.beta_energy / norm_energy
+
+
 @dataclass(frozen=True)
 class RewardScale:
     """The reward's per-vehicle normalisers (``vecgym.reward.RewardScale``), from the config."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vecgym.config import VECConfig
-from vecgym.core import radio
+from vecgym.core import cells, radio
 
 from .queues import _STABLE_EPS, _inv, fifo_cost, pooled_wait_cost
 
@@ -47,6 +47,22 @@ class SlotProblem:
     def server(self) -> np.ndarray:
         """(M,) server index of each vehicle's edge queues (0 where none; mask with ``held``)."""
         return np.maximum(self.holder, 0)
+
+
+def offload_safe(obs: dict[str, np.ndarray], cfg: VECConfig, deadline_s: np.ndarray) -> np.ndarray:
+    """(M, K) True where the vehicle will neither leave the road nor enter a coverage gap within
+    a deadline of the type (``deadline_s`` (K,)), from the observed position, speed and distance
+    to the next change of serving cell: a part offloaded there comes back in time."""
+    x = obs["position_m"][:, 0].astype(np.float64)
+    v = np.maximum(obs["speed_mps"].astype(np.float64), 1.0)
+    t_exit = (cfg.road_length_m - x) / v
+    if "distance_to_handover_m" in obs:
+        d = obs["distance_to_handover_m"].astype(np.float64)
+        beyond = cells.serving_cell(np.minimum(x + d + 20.0, cfg.road_length_m - 1e-6), cfg)
+        t_gap = np.where((beyond < 0) & (x + d < cfg.road_length_m), d / v, np.inf)
+    else:
+        t_gap = np.full(x.shape, np.inf)
+    return (t_exit[:, None] > deadline_s[None, :]) & (t_gap[:, None] > deadline_s[None, :])
 
 
 def _cpb(cfg: VECConfig) -> np.ndarray:
