@@ -38,6 +38,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
+from benchmarks.compare import fmt  # the CI routine of every report
+
 #: Agents of the study: registry names, or ``rh:<source>:<H>`` (the receding-horizon controller
 #: on one input source, planning on the forecast's mean).
 LADDER = (
@@ -177,25 +179,6 @@ def _safe_run(ep: Episode) -> dict[str, Any]:
 
 
 # --- analysis ------------------------------------------------------------------------------------
-def mean_ci(x: list[float]) -> tuple[float, float]:
-    a = np.asarray([v for v in x if np.isfinite(v)], dtype=np.float64)
-    if a.shape[0] == 0:
-        return float("nan"), float("nan")
-    if a.shape[0] == 1:
-        return float(a[0]), float("nan")
-    from scipy import stats
-
-    half = stats.t.ppf(0.975, a.shape[0] - 1) * a.std(ddof=1) / np.sqrt(a.shape[0])
-    return float(a.mean()), float(half)
-
-
-def fmt(x: list[float], digits: int = 2) -> str:
-    m, h = mean_ci(x)
-    if not np.isfinite(m):
-        return "n/a"
-    return f"{m:.{digits}f}" if not np.isfinite(h) else f"{m:.{digits}f} ± {h:.{digits}f}"
-
-
 def _rows(rows: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
     return [r for r in rows if "error" not in r and all(r[k] == v for k, v in kw.items())]
 
@@ -292,8 +275,8 @@ def report(rows: list[dict[str, Any]], scenario_names: list[str], agent_names: l
             if ref_cost is not None and bound_cost is not None and ref_cost != bound_cost:
                 gap = f"{100.0 * (ref_cost - np.mean(col['goal_cost'])) / (ref_cost - bound_cost):.0f}%"
             out.append(
-                f"| {label(ag)} | {v:g} | {fmt(col['goal_cost'], 4)} | {fmt(col['violation_rate_pct'])} | "
-                f"{fmt(col['peak_violation_rate_pct'], 1)} | {fmt(col['energy_per_slot_j'])} | {gap} | "
+                f"| {label(ag)} | {v:g} | {fmt(col['goal_cost'], 4)} | {fmt(col['violation_rate_pct'], 2)} | "
+                f"{fmt(col['peak_violation_rate_pct'], 1)} | {fmt(col['energy_per_slot_j'], 2)} | {gap} | "
                 f"{np.median(col['decision_ms_median']):.1f} |"
             )
         for reference in (REFERENCE, SAME_SOLVER_REFERENCE):
@@ -342,7 +325,7 @@ def matched_energy_table(
                 refs.append(ref[0]["violation_rate_pct"])
         ratio = f"{np.mean(vals) / np.mean(refs):.2f}" if vals and np.mean(refs) > 0 else "n/a"
         diffs = [x - y for x, y in zip(vals, refs, strict=True)]
-        out.append(f"| {label(ag)} | {fmt(vals)} | {fmt(diffs)} | {ratio} | {len(vals)} of {len(seeds)} |")
+        out.append(f"| {label(ag)} | {fmt(vals, 2)} | {fmt(diffs, 2)} | {ratio} | {len(vals)} of {len(seeds)} |")
     return out
 
 
@@ -415,6 +398,15 @@ def vehicle_event_table(rows: list[dict[str, Any]], scenario: str, agent_names: 
     return out
 
 
+def _save(fig: Any, path: Path, paths: list[Path]) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    paths.append(path)
+
+
 def plots(rows: list[dict[str, Any]], scenario_names: list[str], agent_names: list[str], out_dir: Path) -> list[Path]:
     import matplotlib
 
@@ -423,7 +415,7 @@ def plots(rows: list[dict[str, Any]], scenario_names: list[str], agent_names: li
 
     from vecgym.config import VECConfig
 
-    paths = []
+    paths: list[Path] = []
     fig, axes = plt.subplots(1, len(scenario_names), figsize=(6 * len(scenario_names), 4.5), squeeze=False)
     for ax, sc in zip(axes[0], scenario_names, strict=True):
         for ag in agent_names:
@@ -435,10 +427,7 @@ def plots(rows: list[dict[str, Any]], scenario_names: list[str], agent_names: li
             ax.plot(e, y, marker="o", label=label(ag))
         ax.set(title=f"{sc}: energy-violation frontier (V sweep)", xlabel="energy (J/slot)", ylabel="violations (%)")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(out_dir / "frontier.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    _save(fig, out_dir / "frontier.png", paths)
     ev = [sc for sc in scenario_names if event_onset_s(sc) is not None]
     if ev:
         fig, axes = plt.subplots(1, len(ev), figsize=(6 * len(ev), 4.5), squeeze=False)
@@ -450,10 +439,7 @@ def plots(rows: list[dict[str, Any]], scenario_names: list[str], agent_names: li
             ax.axvline(0.0, color="k", lw=0.8)
             ax.set(title=f"{sc}: violations around the onset (best V)", xlabel="s after onset", ylabel="violations (%)")
             ax.legend(fontsize=7)
-        fig.tight_layout()
-        paths.append(out_dir / "events.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        _save(fig, out_dir / "events.png", paths)
     panels = [
         (sc, kind)
         for sc in scenario_names
@@ -475,10 +461,7 @@ def plots(rows: list[dict[str, Any]], scenario_names: list[str], agent_names: li
                 title=f"{sc}: {kind.replace('_', ' ')}", xlabel="s from the vehicle's event", ylabel="violations (%)"
             )
             ax.legend(fontsize=6)
-        fig.tight_layout()
-        paths.append(out_dir / "vehicle_events.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        _save(fig, out_dir / "vehicle_events.png", paths)
     return paths
 
 
