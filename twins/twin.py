@@ -143,10 +143,8 @@ class PredictiveTwin:
         self.radio_map = RadioMap(config, bin_m=map_bin_m, forget_s=map_forget_s)
         self.cycles_per_byte = np.asarray(config.per_type("cycles_per_byte"), dtype=np.float64)
         # Stretches of road between the points where the serving cell can change, and their cells.
-        edges, _ = cells._change_points(config)
-        self._bounds = np.concatenate(([0.0], edges, [config.road_length_m]))
-        mid = 0.5 * (self._bounds[:-1] + self._bounds[1:])
-        stretch_cell = cells.serving_cell(mid, config)
+        self._edges, self._next_change, stretch_cell = cells.change_points(config)
+        self._bounds = np.concatenate(([0.0], self._edges, [config.road_length_m]))
         self._stretch_cell = np.concatenate((stretch_cell, [-1])).astype(np.int64)  # + a sentinel past the end
         self._stretch_onehot = (stretch_cell[:, None] == np.arange(self.S)[None, :]).astype(np.float64)
         self.reset()
@@ -303,7 +301,7 @@ class PredictiveTwin:
         x, v = self.kf.x[:, 0], self.kf.x[:, 1]
         P = self.kf.P
         xq = np.clip(x, 0.0, L)
-        edges, next_change = cells._change_points(cfg)
+        edges, next_change = self._edges, self._next_change
         i = np.searchsorted(edges, xq, side="right")
         nxt = next_change[i]
         # Within GPS noise of a change point the filtered x may sit on the other side of it than

@@ -37,9 +37,11 @@ def serving_cell(x_m: np.ndarray, cfg: VECConfig) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def _change_points(cfg: VECConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Where the serving cell can change along the road, and for each stretch between two such
-    points the position of the next actual change ahead: ``(edges, next_change_m)``."""
+def change_points(cfg: VECConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the serving cell can change along the road (``edges``), and for each of the
+    ``len(edges) + 1`` stretches between them the position of the next actual change ahead and the
+    stretch's serving cell: ``(edges, next_change_m, stretch_cell)``. Stretch i is
+    ``np.searchsorted(edges, x, side="right")``."""
     rsu = np.asarray(cfg.rsu_x_m, dtype=np.float64)
     r = cfg.coverage_radius_m
     pts = [rsu - r, rsu + r, 0.5 * (rsu[1:] + rsu[:-1])] + [np.asarray(t, dtype=np.float64) for t in cfg.tunnels]
@@ -51,14 +53,14 @@ def _change_points(cfg: VECConfig) -> tuple[np.ndarray, np.ndarray]:
     for i in range(stretch_cell.shape[0] - 2, -1, -1):  # once per config, over a few stretches
         same = stretch_cell[i + 1] == stretch_cell[i]
         next_change[i] = next_change[i + 1] if same else bounds[i + 1]
-    return edges, next_change
+    return edges, next_change, stretch_cell
 
 
 def distance_to_change_m(x_m: np.ndarray, cell: np.ndarray, cfg: VECConfig) -> np.ndarray:
     """Distance (m) ahead to the next point where the serving cell changes (handover, gap, end
     of a gap) or the road ends. ``cell`` is unused by the lookup but kept for the signature."""
     del cell
-    edges, next_change = _change_points(cfg)
+    edges, next_change, _ = change_points(cfg)
     stretch = np.searchsorted(edges, x_m, side="right")
     return np.maximum(next_change[stretch] - x_m, 0.0)
 
