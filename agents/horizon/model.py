@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agents.lyapunov.problem import shared_band_rate
 from agents.lyapunov.queues import size_moment
 from vecgym.config import VECConfig
-from vecgym.core import radio
 
 from . import fluid
 
@@ -95,17 +95,6 @@ class HorizonProblem:
         return np.where((a >= 0) & (b >= 0) & (a != b), np.abs(b - a), 0).astype(np.float64)
 
 
-def link_rate(
-    cfg: VECConfig, snr_full: np.ndarray, users: np.ndarray, band_hz: float, power_ratio: float
-) -> np.ndarray:
-    """Rate (bit/s) of a link that shares ``band_hz`` equally among ``users`` (≥ 1), given the SNR
-    it would have alone on the uplink's whole band (noise model and spectral-efficiency cap as in
-    ``vecgym.core.radio``)."""
-    b = band_hz / np.maximum(users, 1.0)
-    gain = snr_full * radio.noise_w(cfg.bandwidth_hz, cfg) * power_ratio
-    return np.where(snr_full > 0.0, radio.rate_bps(b, gain / radio.noise_w(b, cfg), cfg.max_spectral_efficiency), 0.0)
-
-
 def uploaders(p: HorizonProblem, h: int, busy: np.ndarray) -> np.ndarray:
     """(Σ, M) the users of each vehicle's cell band in slot h counting itself: the covered vehicles
     with upload work (``busy`` (Σ, M))."""
@@ -183,7 +172,7 @@ def step(
         users = uploaders(p, h, busy)
     else:
         users = np.tile(held.users - held.busy, (local.shape[0] // held.users.shape[0], 1)) + busy
-    rate = link_rate(cfg, snr, users, cfg.bandwidth_hz, 1.0)
+    rate = shared_band_rate(cfg, snr, users, cfg.bandwidth_hz, 1.0)
     area_u, next_u, t_u = _fifo(up, a_up, rate * tau, p.price / k.bpc, tau)
     with np.errstate(divide="ignore", invalid="ignore"):
         per_bit = np.where(rate > 0.0, 1.0 / rate, 0.0)
@@ -219,7 +208,7 @@ def step(
     served = present - next_e
     j_edge = k.edge_j_full * srv_speed**2 * served
     # Results: downloaded at the RSU's power on the downlink band (their own time only).
-    dl_rate = link_rate(cfg, snr, users, cfg.downlink_bandwidth_hz, cfg.rsu_tx_power_w / cfg.tx_power_w)
+    dl_rate = shared_band_rate(cfg, snr, users, cfg.downlink_bandwidth_hz, cfg.rsu_tx_power_w / cfg.tx_power_w)
     with np.errstate(divide="ignore", invalid="ignore"):
         per_dl_bit = np.where(dl_rate > 0.0, 1.0 / dl_rate, 0.0)
     res_bits = served * k.bpc * k.result_ratio

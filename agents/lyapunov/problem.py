@@ -74,6 +74,17 @@ def _edge_j_full(cfg: VECConfig) -> float:
     return cfg.kappa_edge_value * cfg.edge_cpu_hz**2
 
 
+def shared_band_rate(
+    cfg: VECConfig, snr_full: np.ndarray, users: np.ndarray, band_hz: float, power_ratio: float
+) -> np.ndarray:
+    """Rate (bit/s) of a link that shares ``band_hz`` equally among ``users`` (≥ 1), given the SNR
+    it would have alone on the uplink's whole band (noise model and spectral-efficiency cap as in
+    ``vecgym.core.radio``)."""
+    b = band_hz / np.maximum(users, 1.0)
+    gain = snr_full * radio.noise_w(cfg.bandwidth_hz, cfg) * power_ratio
+    return np.where(snr_full > 0.0, radio.rate_bps(b, gain / radio.noise_w(b, cfg), cfg.max_spectral_efficiency), 0.0)
+
+
 def link_rates(p: SlotProblem, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Uplink and downlink rates (H, M) of each vehicle if it uses the link, under offloading ``w``.
 
@@ -86,8 +97,6 @@ def link_rates(p: SlotProblem, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cell = np.maximum(p.cell, 0)
     n_srv = cfg.n_servers
     bits = w[None] * p.work * (8.0 / _cpb(cfg))
-    noise_full = radio.noise_w(cfg.bandwidth_hz, cfg)
-    gain_rel = p.snr * noise_full  # P_tx·gain (W), (H, M)
     out = []
     for busy_now, new, band_hz, power in (
         (p.uplink > 0.0, bits.sum(2) > 0.0, cfg.bandwidth_hz, cfg.tx_power_w),
@@ -98,9 +107,7 @@ def link_rates(p: SlotProblem, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         for h in range(p.snr.shape[0]):
             n_cell = np.bincount(cell[users[h]], minlength=n_srv)
             n = n_cell[cell] - users[h] + 1  # the others in the cell, plus this vehicle
-            b = band_hz / np.maximum(n, 1)
-            snr_b = gain_rel[h] * (power / cfg.tx_power_w) / radio.noise_w(b, cfg)
-            rates[h] = np.where(covered, radio.rate_bps(b, snr_b, cfg.max_spectral_efficiency), 0.0)
+            rates[h] = np.where(covered, shared_band_rate(cfg, p.snr[h], n, band_hz, power / cfg.tx_power_w), 0.0)
         out.append(rates)
     return out[0], out[1]
 
