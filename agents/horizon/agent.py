@@ -187,16 +187,19 @@ class HorizonAgent:
         return out
 
 
-def _named(name: str, source: str, horizon: int, follow: bool, doc: str) -> type[HorizonAgent]:
-    def __init__(self: HorizonAgent, env: gym.Env, v: float = 1.0, horizon: int = horizon, **kw: Any) -> None:
-        kw.setdefault("follow_commands", follow)
-        HorizonAgent.__init__(self, env, v=v, horizon=horizon, source=kw.pop("source", source), **kw)
+class SPDPP(HorizonAgent):
+    """``sp-dpp``: the receding horizon (H = 5) over the twin's forecasts; follows commands."""
 
-    return type(name, (HorizonAgent,), {"__init__": __init__, "__doc__": doc})
+    name = "sp-dpp"
+    source_name = "twin"
+
+    def __init__(self, env: gym.Env, v: float = 1.0, horizon: int = 5, **kw: Any) -> None:
+        kw.setdefault("follow_commands", True)
+        super().__init__(env, v=v, horizon=horizon, source=kw.pop("source", self.source_name), **kw)
 
 
-SPDPP = _named(
-    "SPDPP", "twin", 5, True, "``sp-dpp``: the receding horizon over the twin's forecasts; follows commands."
-)
-Oracle = _named("Oracle", "true-future", 5, True, "``oracle``: ``sp-dpp`` given the true future (a bound).")
-SPDPP.name, Oracle.name = "sp-dpp", "oracle"
+class Oracle(SPDPP):
+    """``oracle``: ``sp-dpp`` given the true future (``exogenous_future``): a bound, not a policy."""
+
+    name = "oracle"
+    source_name = "true-future"
