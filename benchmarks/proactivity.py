@@ -38,7 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
-from benchmarks.compare import fmt  # the CI routine of every report
+from benchmarks.stats import fmt
 
 #: Agents of the study: registry names, or ``rh:<source>:<H>`` (the receding-horizon controller
 #: on one input source, planning on the forecast's mean).
