@@ -1,25 +1,73 @@
-"""The agent protocol every decision engine follows."""
+"""The agent base class every decision engine derives from, and share helpers."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+import abc
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
+from vecgym.config import VECConfig
+from vecgym.env import VECEnv
 
-@runtime_checkable
-class Agent(Protocol):
-    """``reset(seed)`` at the start of an episode, then ``act(obs, info)`` once per slot.
 
-    ``obs`` and ``info`` are exactly what the env returned; the action is the env's
-    ``(2, n_max, K)`` float32 array (row 0 offload ratios w, row 1 edge shares a).
+class Agent(abc.ABC):
+    """One decision engine for a ``VEC-v0`` / ``VEC-pDT-v0`` env.
+
+    ``reset(seed)`` at the start of an episode, then ``act(obs, info)`` once per slot with exactly
+    what the env returned; the action is the env's ``(2, n_max, K)`` float32 array (row 0 offload
+    ratios w, row 1 edge shares a). ``stats()`` describes the episode so far (JSON-able),
+    ``report_fields()`` the scalar figures a benchmark row records for this agent (LLM calls,
+    tokens, fallbacks; empty for most agents), and ``close()`` releases what the agent holds (HTTP
+    connections). ``env`` is the env the agent was built for and ``core`` its ``VECEnv``.
     """
 
-    name: str
+    name: str = "agent"
+    #: Whether the agent takes its goal from the operator's commands.
+    follows_commands: bool = False
 
-    def reset(self, seed: int | None = None) -> None: ...
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
+        core = env.unwrapped
+        if not isinstance(core, VECEnv):
+            raise TypeError(
+                f"agents act on vecgym envs (VEC-v0, VEC-pDT-v0 or a wrapper of one), got {type(core).__name__}"
+            )
+        self._env = env
+        self._core = core
 
-    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray: ...
+    @property
+    def env(self) -> gym.Env[Any, Any]:
+        """The env (or wrapper) the agent was built for."""
+        return self._env
+
+    @property
+    def core(self) -> VECEnv:
+        """The underlying ``VECEnv`` (``env.unwrapped``)."""
+        return self._core
+
+    @property
+    def config(self) -> VECConfig:
+        """The env's physics config."""
+        return self._core.cfg
+
+    def reset(self, seed: int | None = None) -> None:  # noqa: B027 - stateless agents need nothing
+        """Start an episode (``seed`` seeds the agent's own randomness, if any)."""
+
+    @abc.abstractmethod
+    def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
+        """The slot's action, shape ``(2, n_max, K)`` float32."""
+
+    def stats(self) -> dict[str, Any]:
+        """What the agent did this episode (JSON-able); empty by default."""
+        return {}
+
+    def report_fields(self) -> dict[str, float | int | str]:
+        """Scalar figures a benchmark row records for this agent; empty by default."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - most agents hold nothing to release
+        """Release what the agent holds (HTTP connections); the agent is not used afterwards."""
 
 
 def per_server_shares(weights: np.ndarray, holder: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 
 from vecgym.core import radio
 
-from .base import equal_server_shares, per_server_shares
+from .base import Agent, equal_server_shares, per_server_shares
 
 
 def _holder(obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -30,15 +30,16 @@ def _covered(obs: dict[str, np.ndarray]) -> np.ndarray:
     return active & (obs["cell"] >= 0) if "cell" in obs else active
 
 
-class _Heuristic:
+class _Heuristic(Agent):
     name = "heuristic"
 
     def __init__(self, env: gym.Env):
+        super().__init__(env)
         shape = env.action_space.shape
         assert shape is not None and len(shape) == 3, "agents need VEC-v0's (2, n_max, K) action space"
         self.n_max: int = shape[1]
         self.n_types: int = shape[2]
-        self.cfg = getattr(env.unwrapped, "cfg", None)
+        self.cfg = self.config
         self.rng = np.random.default_rng()
 
     def reset(self, seed: int | None = None) -> None:

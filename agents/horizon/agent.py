@@ -10,6 +10,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agents.base import Agent
 from agents.lyapunov.agent import follow_commands
 from agents.lyapunov.prices import RewardScale, goal_weights, slot_prices
 from agents.lyapunov.problem import offload_safe
@@ -33,7 +34,7 @@ VEHICLE_KEYS = frozenset((
 ))  # fmt: skip
 
 
-class HorizonAgent:
+class HorizonAgent(Agent):
     """Receding-horizon drift-plus-penalty on a fluid model of the queues.
 
     Args:
@@ -64,7 +65,8 @@ class HorizonAgent:
             raise ValueError(f"horizon must be an integer >= 1, got {horizon!r}")
         if not (isinstance(v, (int, float)) and v > 0.0 and math.isfinite(v)):
             raise ValueError(f"v must be a finite number > 0, got {v!r}")
-        self.cfg: VECConfig = env.unwrapped.cfg  # type: ignore[attr-defined]
+        super().__init__(env)
+        self.cfg: VECConfig = self.config
         self.v, self.horizon, self.sweeps, self.spread = float(v), horizon, sweeps, spread
         self.follow_commands = follow_commands
         self.source = make_source(source, env, horizon, **source_kw)

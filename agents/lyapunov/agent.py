@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from agents.base import Agent
 from twins import PredictiveTwin
 from vecgym.config import VECConfig
 from vecgym.goals import BALANCED, GoalSpec, parse_command
@@ -50,14 +51,14 @@ def follow_commands(agent: CommandFollower, obs: dict[str, np.ndarray], info: di
         agent.goal, agent.expires_s = BALANCED, math.inf
 
 
-class DPPAgent:
+class DPPAgent(Agent):
     """Reactive drift-plus-penalty on the current observation, with a fixed (balanced) goal."""
 
     name = "dpp"
 
     def __init__(self, env: gym.Env, v: float = 1.0, passes: int = 3, sweeps: int = 2):
-        core: Any = env.unwrapped
-        self.cfg: VECConfig = core.cfg
+        super().__init__(env)
+        self.cfg: VECConfig = self.config
         self.v = v
         self.passes = passes
         self.sweeps = sweeps
@@ -268,14 +269,12 @@ class OracleAgent(SPDPPAgent):
 
     def __init__(self, env: gym.Env, v: float = 1.0, passes: int = 3, horizon: int = 5, sweeps: int = 2):
         super().__init__(env, v, passes, horizon, sweeps)
-        self.env = env
         self.horizon = horizon
 
     def _inputs(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         import copy
 
-        core: Any = self.env.unwrapped
-        sim = copy.deepcopy(core.sim)
+        sim = copy.deepcopy(self.core.sim)
         active = obs["active"].astype(bool)
         vid = sim.vid.copy()
         M, K = sim.n_max, sim.K

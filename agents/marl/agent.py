@@ -25,6 +25,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agents.base import Agent
 from vecgym.agent_actions import decode
 from vecgym.features import (
     FORECAST_KEYS,
@@ -53,7 +54,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> MAPPO:
         raise ValueError(f"cannot read checkpoint {str(p)!r} ({type(exc).__name__}: {exc}); is it an SB3 zip?") from exc
 
 
-class MARLAgent:
+class MARLAgent(Agent):
     """A MAPPO checkpoint acting on a ``VEC-v0`` env (see the module docstring)."""
 
     def __init__(
@@ -64,6 +65,7 @@ class MARLAgent:
         model: MAPPO | None = None,
     ):
         """``checkpoint`` None loads the shipped ``<name>.zip``; ``model`` uses a model in memory."""
+        super().__init__(env)
         self.name = name
         path = Path(checkpoint) if checkpoint is not None else CHECKPOINT_DIR / f"{name}.zip"
         self.model = model if model is not None else load_checkpoint(path)
