@@ -14,7 +14,7 @@ from gymnasium.envs.registration import register, registry
 from .config import VECConfig
 from .env import VECEnv
 from .errors import InvalidActionError
-from .goals import CommandError, GoalSpec, parse_command
+from .goals import CommandError, CommandRefused, GoalSpec, parse_command
 from .parallel import MAX_CYCLES, VECParallelEnv, parallel_env
 from .schedule import ScheduledCommand
 from .vector import VECVectorEnv
@@ -23,6 +23,7 @@ from .vocab import CLASSES
 __all__ = [
     "CLASSES",
     "CommandError",
+    "CommandRefused",
     "GoalSpec",
     "InvalidActionError",
     "ScheduledCommand",

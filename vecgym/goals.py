@@ -4,14 +4,15 @@ A ``GoalSpec`` is what an operator's command means for the objective: the energy
 β(t), per-vehicle and per-class QoS weights, a fairness weight, a deadline tolerance and an
 expiry. Every field is bounded so that no goal can hand one vehicle more than the physical system
 has. Text becomes a goal through an interpreter: offline and deterministic, ``parse_command``
-(implemented in ``vecgym.commands``), which raises ``CommandError`` for what it cannot honour; the
+(implemented in ``vecgym.interpret``), which raises ``CommandRefused`` (a ``CommandError``) for what
+it cannot honour; the
 LLM interpreters live in ``agents``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -160,6 +161,11 @@ def _check_weight(name: str, w: Any) -> None:
 BALANCED = GoalSpec()
 """The default goal: β_E = β_Q = 1, no priorities."""
 
+Interpreter = Callable[[str], GoalSpec]
+"""An interpreter of operator commands: text -> ``GoalSpec``, raising ``CommandError`` (a
+``ValueError``) for what it refuses. ``parse_command`` is the offline one; ``agents.llm.GoalPlanner``
+asks an LLM. The env's goal channel and ``hybrid`` take any of them."""
+
 
 class CommandError(ValueError):
     """An operator command that cannot be turned into a ``GoalSpec``: empty, not understood, outside
@@ -167,12 +173,33 @@ class CommandError(ValueError):
     understood and gives example commands that are."""
 
 
+class CommandRefused(CommandError):
+    """A command the offline interpreter refuses, with why in machine form.
+
+    Attributes:
+        reason: a short code: ``not_text``, ``empty``, ``too_long``, ``injection``, ``out_of_scope``,
+            ``bad_vehicle_id``, ``bad_duration``, ``bad_factor``, ``unknown_words``, ``negation``,
+            ``contradiction`` or ``no_intent`` (see ``vecgym.interpret``).
+        words: the command's words the refusal is about (the leftover words for ``unknown_words``);
+            may be empty.
+    """
+
+    def __init__(self, message: str, reason: str, words: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.words = tuple(words)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CommandRefused, (str(self), self.reason, self.words))
+
+
 def parse_command(text: str) -> GoalSpec:
     """The ``GoalSpec`` an operator command means, offline and deterministically.
 
-    See ``vecgym.commands.parse_command`` for the grammar; raises ``CommandError`` (a
-    ``ValueError``) for text it cannot act on, never falling back to a silent default.
+    See ``vecgym.interpret`` and docs/command_language.md for the language; raises
+    ``CommandRefused`` (a ``CommandError``, hence a ``ValueError``) for text it cannot act on, never
+    falling back to a silent default.
     """
-    from .commands import parse_command as _parse  # commands imports this module
+    from .interpret import parse_command as _parse  # vecgym.interpret imports this module
 
     return _parse(text)

@@ -1,0 +1,103 @@
+"""Step 3 of the pipeline: phrases, matched longest-first over the tokens the quantity pass left.
+
+At each token the longest table entry starting there wins; refusing entries (injections, out of
+scope) are matched in a first pass, so that no reading phrase can hide them. Inside an entry the command may have
+extra skippable words ("save *a bit of* energy" matches "save energy"; "a bit" is then read on its
+own as mildness); quantities and other content words break an entry. Skippable words that no entry
+uses are dropped; any other word is a leftover, which the interpreter refuses by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .tables import Phrase, Tables
+from .text import Token
+from .units import Unit
+
+#: At most this many skippable words between two words of an entry.
+MAX_GAP = 3
+#: Kinds whose words may sit inside another entry (besides function and framing words).
+TRANSPARENT_KINDS = frozenset({"mild"})
+#: Kinds matched in a first pass, so that a reading phrase starting earlier cannot hide them.
+REFUSING = frozenset({"injection", "out_of_scope"})
+#: Quantities an entry may straddle.
+GAP_KINDS = frozenset({"factor", "duration"})
+#: Words that make a singular class noun mean the whole class ("every truck").
+_QUANTIFIERS = frozenset({"every", "each", "all", "any"})
+
+
+@dataclass(frozen=True)
+class Matched:
+    """The units of a command in token order and its leftover tokens (by index)."""
+
+    units: tuple[Unit, ...]
+    leftovers: tuple[int, ...]
+
+
+def match(tokens: list[Token], quantities: dict[int, Unit], t: Tables) -> Matched:
+    transparent = _transparent(t)
+    taken = {i for u in quantities.values() for i in u.indices}
+    gaps = frozenset(i for u in quantities.values() if u.kind in GAP_KINDS for i in u.indices)
+    units: list[Unit] = list(quantities.values())
+    for first_pass in (True, False):  # refusing phrases first: they win wherever they start
+        for i in range(len(tokens)):
+            if i in taken:
+                continue
+            found = _longest(tokens, i, taken - gaps, t, transparent | gaps, first_pass)
+            if found is not None:
+                phrase, indices = found
+                taken.update(indices)
+                units.append(_unit(tokens, phrase, indices, t))
+    leftovers = [i for i, tok in enumerate(tokens) if i not in taken and tok.stem not in t.skippable]
+    units.sort(key=lambda u: u.first)
+    return Matched(tuple(u for u in units if u.kind != "skip"), tuple(leftovers))
+
+
+def _transparent(t: Tables) -> frozenset[str]:
+    return t.skippable | frozenset(
+        p.stems[0] for ps in t.phrases.values() for p in ps if p.kind in TRANSPARENT_KINDS and len(p.stems) == 1
+    )
+
+
+def _longest(
+    tokens: list[Token], i: int, taken: set[int], t: Tables, transparent: frozenset[str | int], refusing: bool
+) -> tuple[Phrase, tuple[int, ...]] | None:
+    for phrase in t.phrases.get(tokens[i].stem, ()):
+        if (phrase.kind in REFUSING) != refusing:
+            continue
+        indices = _match_at(tokens, i, phrase.stems, taken, transparent)
+        if indices is not None:
+            return phrase, indices
+    return None
+
+
+def _match_at(
+    tokens: list[Token], i: int, stems: tuple[str, ...], taken: set[int], transparent: frozenset[str | int]
+) -> tuple[int, ...] | None:
+    """The token indices of entry ``stems`` at ``i``; ``transparent`` holds skippable stems and the
+    indices of quantities an entry may straddle ("delays up to 3x are acceptable")."""
+    indices = [i]
+    k = i + 1
+    for want in stems[1:]:
+        gap = 0
+        while k < len(tokens) and k not in taken and (k in transparent or (tokens[k].stem != want and _skippable(tokens, k, transparent))):
+            k, gap = k + 1, gap + (k not in transparent)
+        if k >= len(tokens) or k in taken or tokens[k].stem != want or gap > MAX_GAP:
+            return None
+        indices.append(k)
+        k += 1
+    return tuple(indices)
+
+
+def _skippable(tokens: list[Token], k: int, transparent: frozenset[str | int]) -> bool:
+    return k in transparent or (tokens[k].number is None and tokens[k].stem in transparent)
+
+
+def _unit(tokens: list[Token], phrase: Phrase, indices: tuple[int, ...], t: Tables) -> Unit:
+    """The unit of a matched entry; a class or "all" noun in the singular names one vehicle."""
+    if phrase.kind in {"class", "all_target"}:
+        texts = [tokens[k].text for k in indices]
+        if texts[-1] in t.singular_nouns and not _QUANTIFIERS & set(texts):
+            return Unit("unnamed_vehicle", None, indices)
+    return Unit(phrase.kind, phrase.value, indices)
