@@ -194,13 +194,16 @@ def _quantity(r: _Reader, i: int, after_next: bool) -> tuple[float, int, bool] |
     """One quantity at ``i``: (seconds, index after it, negative)."""
     negative = bool(r.seq(i, "negative_marks")) and r.number(i + 1) is not None
     k = i + negative
+    quarters = _quarter_hour(r, k)
+    if quarters is not None:
+        return quarters
     count, k = _count(r, k, after_next)
     if count is None:
         return None
     k += r.stem(k) == "-"
     unit = r.unit_at(k)
     if unit is None:
-        return _quarter_hour(r, i, count)
+        return None
     k += 1
     for half in (_HALF, _A_HALF):
         if tuple(r.stem(k + n) for n in range(len(half))) == half:
@@ -220,6 +223,8 @@ def _count(r: _Reader, i: int, after_next: bool) -> tuple[float | None, int]:
         return n, i + 1
     if r.stem(i) == "half" and r.stem(i + 1) in {"a", "an"}:
         return 0.5, i + 2
+    if r.stem(i) == "half" and r.unit_at(i + 1) is not None:
+        return 0.5, i + 1
     if r.stem(i) in {"a", "an", "one"} and r.unit_at(i + 1) is not None and len(r.tokens[i + 1].text) > 1:
         return 1.0, i + 1
     if after_next and r.unit_at(i) is not None and len(r.tokens[i].text) > 1:
@@ -227,7 +232,9 @@ def _count(r: _Reader, i: int, after_next: bool) -> tuple[float | None, int]:
     return None, i
 
 
-def _quarter_hour(r: _Reader, i: int, count: float) -> tuple[float, int, bool] | None:
+def _quarter_hour(r: _Reader, i: int) -> tuple[float, int, bool] | None:
+    """ "a quarter of an hour", "3 quarters of an hour", "quarter hour"."""
+    count = r.number(i) or 1.0
     k = i + (r.number(i) is not None or r.stem(i) in {"a", "an"})
     if r.stem(k) != "quarter":
         return None

@@ -82,6 +82,7 @@ class _Clause:
 
 def read_clause(units: list[Unit], slots: Slots, name: Namer) -> None:
     """Fill ``slots`` from one clause; ``name(unit)`` gives a unit's words for messages."""
+    units = _resolve_waiting(units)
     cancels = [u for u in units if u.kind == "cancel"]
     if cancels:
         slots.cancels.append(units)
@@ -97,6 +98,12 @@ def read_clause(units: list[Unit], slots: Slots, name: Namer) -> None:
     _excepted_targets(c, direction if direction or not wishes else "raise", slots, name)
     _modes(c, direction, [] if attached else wishes, slots, name)
     _unchanged(c, slots)
+
+
+def _resolve_waiting(units: list[Unit]) -> list[Unit]:
+    """ "can wait" lowers the clause's named targets, or else tolerates latency."""
+    kind = "lower" if any(u.kind in NAMED for u in units) else "relaxed_deadlines"
+    return [Unit(kind, u.value, u.indices) if u.kind == "lower_or_relaxed" else u for u in units]
 
 
 def _polarities(units: list[Unit], slots: Slots, name: Namer) -> _Clause | None:
@@ -145,8 +152,8 @@ def _direction(c: _Clause, units: list[Unit], slots: Slots, name: Namer) -> str 
         return "raise"
     if lowers:
         return "lower"
-    if named and any(op.value == "over" for op, _ in c.unchanged):
-        return "raise"  # "buses before private cars"
+    if (named or c.of("energy_topic", "latency_topic")) and any(op.value == "over" for op, _ in c.unchanged):
+        return "raise"  # "buses before private cars", "latency over energy"
     return None
 
 

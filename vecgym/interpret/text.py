@@ -137,6 +137,8 @@ def _number_at(tokens: list[Token], i: int) -> tuple[int | None, int]:
             current = max(current, 1) * _SCALES[w]
             if _SCALES[w] >= 1000:
                 total, current = total + current, 0
+        elif w == "-" and j > i and tokens[j - 1].text in _TENS and j + 1 < len(tokens) and tokens[j + 1].text in _SMALL:
+            pass  # "forty-two"
         elif w == "and" and seen and j + 1 < len(tokens) and (tokens[j + 1].text in _SMALL or tokens[j + 1].text in _TENS):
             if tokens[j - 1].text not in _SCALES:
                 break
