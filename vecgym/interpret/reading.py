@@ -74,8 +74,10 @@ class _Command:
     """The command's tokens and the text their spans index."""
 
     def __init__(self, text: str) -> None:
-        shown = shown_text(text)
-        self.shown = shown.lower() if len(shown.lower()) != len(shown) else shown
+        shown = shown_text(text)  # quotes and dashes map one character to one: spans stay valid
+        if len(shown.lower()) != len(shown):
+            shown = shown.lower()
+        self.shown = text if len(shown) == len(text) else shown  # quote the operator's own characters
         self.tokens: list[Token] = tokenize(text)
 
     def name(self, unit: Unit) -> str:

@@ -30,6 +30,7 @@ class Phrase:
     stems: tuple[str, ...]
     kind: str
     value: Any = None
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,37 +68,37 @@ def _entries(data: dict[str, Any], function: frozenset[str]) -> Iterable[Phrase]
     skip = data["skip"]
     for word in skip["function"]:
         if len(stems_of(word)) > 1:
-            yield Phrase(stems_of(word), "skip")
+            yield Phrase(stems_of(word), "skip", source=word)
     for word in skip["framing"] + skip["intensifier"]:
-        yield Phrase(_key(word, function), "skip")
+        yield Phrase(_key(word, function), "skip", source=word)
     for adverb, verb in itertools.product(skip["switch_adverb"], skip["switch_verb"]):
         yield Phrase(_key(f"{adverb} {verb}", function), "skip")
     for word in data["structure"]["hard_break"]:
-        yield Phrase(stems_of(word), "break")
+        yield Phrase(stems_of(word), "break", source=word)
     for word in data["structure"]["soft_break"]:
-        yield Phrase(stems_of(word), "soft_break")
+        yield Phrase(stems_of(word), "soft_break", source=word)
     for polarity, words in data["operators"].items():
         for word in words:
-            yield Phrase(stems_of(word), "operator", polarity)
+            yield Phrase(stems_of(word), "operator", polarity, source=word)
     for section in _KIND_SECTIONS:
         for kind, words in data[section].items():
             for word in words:
-                yield Phrase(_key(word, function), kind)
+                yield Phrase(_key(word, function), kind, source=word)
     for word, factor in data["deadline_factor"].items():
-        yield Phrase(_key(word, function), "deadline_factor", float(factor))
+        yield Phrase(_key(word, function), "deadline_factor", float(factor), source=word)
     for combo in data["combos"]:
         for first, second in itertools.product(combo["first"], combo["second"]):
-            yield Phrase(_key(f"{first} {second}", function), combo["kind"])
+            yield Phrase(_key(f"{first} {second}", function), combo["kind"], source=f"{first} {second}")
     for cls, words in data["classes"].items():
         for word in words:
-            yield Phrase(_key(word, function), "class", cls)
+            yield Phrase(_key(word, function), "class", cls, source=word)
     for word in data["vehicles"]["singular"]:
-        yield Phrase(_key(word, function), "unnamed_vehicle")
+        yield Phrase(_key(word, function), "unnamed_vehicle", source=word)
     for reason, words in data["out_of_scope"].items():
         for word in words:
-            yield Phrase(_key(word, function), "out_of_scope", reason)
+            yield Phrase(_key(word, function), "out_of_scope", reason, source=word)
     for word in data["injection"]["phrases"]:
-        yield Phrase(_key(word, function), "injection")
+        yield Phrase(_key(word, function), "injection", source=word)
 
 
 #: Kinds that may share a key: the later table wins (a refusal over a reading).
@@ -116,7 +117,10 @@ def _index(phrases: Iterable[Phrase]) -> dict[str, tuple[Phrase, ...]]:
             continue
         if old.kind in _PRECEDENCE and p.kind in _PRECEDENCE:
             continue
-        raise ValueError(f"phrases.toml: {' '.join(p.stems)!r} is both {old.kind} {old.value} and {p.kind} {p.value}")
+        raise ValueError(
+            f"phrases.toml: {p.source!r} ({' '.join(p.stems)}) is both {old.kind} {old.value or ''} "
+            f"({old.source!r}) and {p.kind} {p.value or ''}"
+        )
     index: dict[str, list[Phrase]] = {}
     for p in by_key.values():
         index.setdefault(p.stems[0], []).append(p)

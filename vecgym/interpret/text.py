@@ -23,7 +23,7 @@ CONTRACTIONS = {
     "haven't": "not", "hasn't": "not", "needn't": "not", "it's": "it", "that's": "that", "let's": "let",
     "i'm": "i", "we're": "we", "you're": "you", "they're": "they", "i'd": "i", "we'd": "we",
 }  # fmt: skip
-IRREGULAR = {"busses": "bus", "buses": "bus", "lorries": "lorry", "people": "person", "children": "child"}
+IRREGULAR = {"goes": "go", "busses": "bus", "buses": "bus", "lorries": "lorry", "people": "person", "children": "child"}
 _OUR_ENDINGS = ("our", "ours", "oured", "ouring", "ourite", "ourites", "ouritism", "ourable")
 
 _SMALL = {
@@ -127,25 +127,26 @@ def _merge_number_words(tokens: list[Token]) -> list[Token]:
 
 
 def _number_at(tokens: list[Token], i: int) -> tuple[int | None, int]:
-    """The number spelled from ``tokens[i]`` on ("two hundred and five") and the index after it."""
-    total, current, j, seen = 0, 0, i, False
+    """The number spelled from ``tokens[i]`` on ("two hundred and five", "forty-two") and the index
+    after it; ``None`` when no number word starts there. Two numbers in a row stay two ("five twenty")."""
+    total, current, last, j = 0, 0, None, i
     while j < len(tokens):
         w = tokens[j].text
-        if w in _SMALL or w in _TENS:
-            current += _SMALL.get(w, 0) + _TENS.get(w, 0)
-        elif w in _SCALES and seen:
-            current = max(current, 1) * _SCALES[w]
-            if _SCALES[w] >= 1000:
-                total, current = total + current, 0
-        elif w == "-" and j > i and tokens[j - 1].text in _TENS and j + 1 < len(tokens) and tokens[j + 1].text in _SMALL:
-            pass  # "forty-two"
-        elif w == "and" and seen and j + 1 < len(tokens) and (tokens[j + 1].text in _SMALL or tokens[j + 1].text in _TENS):
-            if tokens[j - 1].text not in _SCALES:
-                break
-        else:
+        nxt = tokens[j + 1].text if j + 1 < len(tokens) else ""
+        if w in _TENS and last in (None, "scale"):
+            current, last = current + _TENS[w], "tens"
+        elif w in _SMALL and (last in (None, "scale") or (last == "tens" and 0 < _SMALL[w] < 10)):
+            current, last = current + _SMALL[w], "small"
+        elif w in _SCALES and last in ("small", "tens"):
+            if _SCALES[w] == 100:
+                current *= 100
+            else:
+                total, current = total + current * _SCALES[w], 0
+            last = "scale"
+        elif not ((w == "-" and last == "tens" and 0 < _SMALL.get(nxt, 0) < 10)
+                  or (w == "and" and last == "scale" and (nxt in _SMALL or nxt in _TENS))):  # fmt: skip
             break
-        seen = True
         j += 1
-    if not seen:
+    if last is None:
         return None, i
     return total + current, j
