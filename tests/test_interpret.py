@@ -17,7 +17,7 @@ from vecgym.interpret import Evidence, Reading, interpret
 from vecgym.interpret import _parse as cache
 from vecgym.interpret.corpus import load_corpus, main, score
 from vecgym.interpret.tables import load, stems_of, tables
-from vecgym.interpret.text import stem, tokenize
+from vecgym.interpret.normalize import stem, tokenize, words_to_digits
 
 ENERGY = {"beta_energy": 5.0, "beta_qos": 0.5}
 LATENCY = {"beta_energy": 0.2, "beta_qos": 5.0}
@@ -235,6 +235,7 @@ def test_stemming_merges_spellings_and_inflections() -> None:
 def test_number_words() -> None:
     assert [t.number for t in tokenize("five twenty one forty-two two hundred") if t.number] == [5, 21, 42, 200]
     assert [t.text for t in tokenize("no one starves")] == ["no", "one", "starves"]
+    assert words_to_digits("vehicle seven and vehicle forty-two, no one else") == "vehicle 7 and vehicle 42, no one else"
 
 
 def test_function_words_carry_no_meaning() -> None:

@@ -6,7 +6,7 @@ the command is refused with ``vecgym.goals.CommandRefused`` naming it.
 
 The pipeline (one module per step; the vocabularies are data, in ``phrases.toml``):
 
-1. ``text``: Unicode and spelling normalisation, tokens with character spans, a light stemmer
+1. ``normalize``: Unicode and spelling normalisation, tokens with character spans, a light stemmer
    (plural, -ing, -ed, -ise/-ize, -our/-or), number words ("five", "twenty one") to numbers.
 2. ``quantities``: vehicle ids ("vehicles 3, 5 and 9", "v4", "3-6"), durations ("for the next
    minute", "an hour and a half"), deadline factors ("3x") and numeric targets (refused).

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .tables import Phrase, Tables
-from .text import Token
+from .normalize import Token
 from .units import Unit
 
 #: At most this many skippable words between two words of an entry.

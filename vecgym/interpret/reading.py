@@ -1,6 +1,6 @@
 """Steps 1-5 of the pipeline together: text -> ``Reading`` (a ``GoalSpec`` and its evidence).
 
-1. ``text``: tokens and stems; 2. ``quantities``: ids, durations, factors; 3. ``match``: phrases,
+1. ``normalize``: tokens and stems; 2. ``quantities``: ids, durations, factors; 3. ``match``: phrases,
 longest first, and leftover words; 4. ``slots``: clauses, polarity, targets, modes; 5. here: the
 refusals by precedence, the contradiction table, the goal, its label and its evidence.
 """
@@ -27,7 +27,7 @@ from .match import match
 from .quantities import read_quantities
 from .slots import GLOBAL, Slots, clauses, read_clause
 from .tables import Tables, tables
-from .text import Token, shown_text, tokenize
+from .normalize import Token, shown_text, tokenize
 from .units import Refusal, Unit, first_refusal, span
 
 #: Units that are refusals by themselves: kind -> (reason, what to say).

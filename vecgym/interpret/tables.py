@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from .text import tokenize
+from .normalize import tokenize
 
 #: Sections of phrases.toml whose keys are phrase kinds.
 _KIND_SECTIONS = ("modes", "cues", "timing")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .text import Token
+from .normalize import Token
 
 
 @dataclass(frozen=True)

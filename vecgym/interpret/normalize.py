@@ -150,3 +150,14 @@ def _number_at(tokens: list[Token], i: int) -> tuple[int | None, int]:
     if last is None:
         return None, i
     return total + current, j
+
+
+def words_to_digits(text: str) -> str:
+    """``text`` with its number words written as digits ("vehicle seven" -> "vehicle 7")."""
+    shown = shown_text(text)
+    out, at = [], 0
+    for token in tokenize(text):
+        if token.number is not None and not shown[token.start].isdigit():
+            out += [shown[at : token.start], token.text]
+            at = token.end
+    return "".join(out) + shown[at:]
