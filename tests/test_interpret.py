@@ -16,8 +16,8 @@ from vecgym.goals import CommandError, CommandRefused, GoalSpec, parse_command
 from vecgym.interpret import Evidence, Reading, interpret
 from vecgym.interpret import _parse as cache
 from vecgym.interpret.corpus import load_corpus, main, score
-from vecgym.interpret.tables import load, stems_of, tables
 from vecgym.interpret.normalize import stem, tokenize, words_to_digits
+from vecgym.interpret.tables import load, stems_of, tables
 
 ENERGY = {"beta_energy": 5.0, "beta_qos": 0.5}
 LATENCY = {"beta_energy": 0.2, "beta_qos": 5.0}
@@ -196,8 +196,14 @@ FIELDS = {
     [
         ("go green", [Evidence("energy_saving", "go green")]),
         ("Prioritize vehicle 7", [Evidence("priority", "Prioritize vehicle 7")]),
-        ("Save energy for the next minute", [Evidence("energy_saving", "Save energy"), Evidence("duration", "for the next minute")]),
-        ("Prioritize vehicle 3, not vehicle 4", [Evidence("priority", "Prioritize vehicle 3"), Evidence("polarity", "not vehicle 4")]),
+        (
+            "Save energy for the next minute",
+            [Evidence("energy_saving", "Save energy"), Evidence("duration", "for the next minute")],
+        ),
+        (
+            "Prioritize vehicle 3, not vehicle 4",
+            [Evidence("priority", "Prioritize vehicle 3"), Evidence("polarity", "not vehicle 4")],
+        ),
         ("Save a bit of energy", [Evidence("energy_saving_mild", "Save a bit of energy")]),
         ("Delays up to 3x are acceptable", [Evidence("deadline_factor", "up to 3x")]),
         ("Back to normal", [Evidence("balanced", "Back to normal")]),
@@ -235,7 +241,9 @@ def test_stemming_merges_spellings_and_inflections() -> None:
 def test_number_words() -> None:
     assert [t.number for t in tokenize("five twenty one forty-two two hundred") if t.number] == [5, 21, 42, 200]
     assert [t.text for t in tokenize("no one starves")] == ["no", "one", "starves"]
-    assert words_to_digits("vehicle seven and vehicle forty-two, no one else") == "vehicle 7 and vehicle 42, no one else"
+    assert (
+        words_to_digits("vehicle seven and vehicle forty-two, no one else") == "vehicle 7 and vehicle 42, no one else"
+    )
 
 
 def test_function_words_carry_no_meaning() -> None:

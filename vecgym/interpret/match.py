@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .tables import Phrase, Tables
 from .normalize import Token
+from .tables import Phrase, Tables
 from .units import Unit
 
 #: At most this many skippable words between two words of an entry.
@@ -81,7 +81,11 @@ def _match_at(
     k = i + 1
     for want in stems[1:]:
         gap = 0
-        while k < len(tokens) and k not in taken and (k in transparent or (tokens[k].stem != want and _skippable(tokens, k, transparent))):
+        while (
+            k < len(tokens)
+            and k not in taken
+            and (k in transparent or (tokens[k].stem != want and _skippable(tokens, k, transparent)))
+        ):
             k, gap = k + 1, gap + (k not in transparent)
         if k >= len(tokens) or k in taken or tokens[k].stem != want or gap > MAX_GAP:
             return None

@@ -76,7 +76,13 @@ def stem(word: str) -> str:
 
 
 def _american(w: str) -> str:
-    for british, american in (("isation", "ization"), ("ise", "ize"), ("ised", "ized"), ("ises", "izes"), ("ising", "izing")):
+    for british, american in (
+        ("isation", "ization"),
+        ("ise", "ize"),
+        ("ised", "ized"),
+        ("ises", "izes"),
+        ("ising", "izing"),
+    ):
         if w.endswith(british) and len(w) > len(british) + 2:
             return w[: -len(british)] + american
     for ending in _OUR_ENDINGS:

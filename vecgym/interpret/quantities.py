@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 from ..goals import MAX_NAMED_VEHICLES
 from .constants import MAX_INTERPRETED_DURATION_S, MAX_VEHICLE_ID
-from .tables import Tables
 from .normalize import Token
+from .tables import Tables
 from .units import Refusal, Unit
 
 _HALF = ("and", "half")

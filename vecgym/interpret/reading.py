@@ -24,10 +24,10 @@ from .constants import (
     TOLERANT_DEADLINE_SCALE,
 )
 from .match import match
+from .normalize import Token, shown_text, tokenize
 from .quantities import read_quantities
 from .slots import GLOBAL, Slots, clauses, read_clause
 from .tables import Tables, tables
-from .normalize import Token, shown_text, tokenize
 from .units import Refusal, Unit, first_refusal, span
 
 #: Units that are refusals by themselves: kind -> (reason, what to say).
@@ -39,7 +39,10 @@ REFUSING_KINDS: dict[str, tuple[str, str]] = {
         "it refers to a vehicle without its id; name it by id (e.g. 'vehicle 7') or a class in the plural",
     ),
     "vague_duration": ("bad_duration", "the duration is vague or not a duration; give a number, e.g. 'for 5 minutes'"),
-    "delayed": ("bad_duration", "delayed, conditional or clock-time starts are not supported; a command takes effect now"),
+    "delayed": (
+        "bad_duration",
+        "delayed, conditional or clock-time starts are not supported; a command takes effect now",
+    ),
     "negation": ("negation", "a negated request I cannot read unambiguously; say what you want instead"),
 }
 _OUT_OF_SCOPE_WHY = {
@@ -158,9 +161,7 @@ def _compose(slots: Slots, global_units: list[Unit], cmd: _Command) -> Reading:
     duration = _duration(global_units, evidence, cmd)
     if not (modes or weights or slots.cancels):
         what = "it gives a duration but no goal" if evidence else "I found no goal in it"
-        raise Refusal(
-            "no_intent", f"{what} (energy saving, low latency, balanced, priorities, fairness, deadlines)"
-        )
+        raise Refusal("no_intent", f"{what} (energy saving, low latency, balanced, priorities, fairness, deadlines)")
     mild = bool(slots.mild)
     parts = _mode_parts(modes, mild, slots, evidence, cmd)
     parts += _weight_parts(weights, slots, evidence, cmd)
@@ -173,8 +174,8 @@ def _compose(slots: Slots, global_units: list[Unit], cmd: _Command) -> Reading:
     goal = GoalSpec(
         beta_energy=beta_e,
         beta_qos=beta_q,
-        vehicle_weights={k: w for (kind, k), w in sorted(weights.items(), key=str) if kind == "vehicle"},
-        class_weights={k: w for (kind, k), w in weights.items() if kind == "class"},
+        vehicle_weights=dict(sorted((int(k), w) for (kind, k), w in weights.items() if kind == "vehicle")),
+        class_weights={str(k): w for (kind, k), w in weights.items() if kind == "class"},
         fairness=FAIRNESS_WEIGHT if modes & {"fairness", "equal"} else 0.0,
         deadline_scale=scale,
         duration_s=duration,
@@ -191,14 +192,15 @@ def _units_of(slots: Slots, *names: str) -> list[Unit]:
 
 def _weights(slots: Slots, cmd: _Command) -> dict[tuple[str, int | str], float]:
     weights: dict[tuple[str, int | str], float] = {}
-    for key, w, units in slots.weights:
+    for key, w, _ in slots.weights:
         if weights.get(key, w) != w:
             raise Refusal("contradiction", f"it gives {key[0]} {key[1]} both a higher and a lower priority")
         weights[key] = w
-    for key, units in slots.unchanged:
-        if key is not None and key in weights:
+    for unchanged, units in slots.unchanged:
+        if unchanged is not None and unchanged in weights:
             raise Refusal(
-                "contradiction", f"{cmd.words(units)!r}: {key[0]} {key[1]} is on both sides of the comparison"
+                "contradiction",
+                f"{cmd.words(units)!r}: {unchanged[0]} {unchanged[1]} is on both sides of the comparison",
             )
     return weights
 
@@ -206,7 +208,9 @@ def _weights(slots: Slots, cmd: _Command) -> dict[tuple[str, int | str], float]:
 def _deadlines(slots: Slots, modes: set[str], evidence: list[Evidence], cmd: _Command) -> tuple[float, set[str]]:
     factors = sorted({f for f, _ in slots.factors})
     if len(factors) > 1:
-        raise Refusal("bad_factor", f"it gives several deadline factors ({', '.join(f'{f:g}' for f in factors)}); give one")
+        raise Refusal(
+            "bad_factor", f"it gives several deadline factors ({', '.join(f'{f:g}' for f in factors)}); give one"
+        )
     if factors:
         f = factors[0]
         lo, hi = DEADLINE_SCALE_RANGE
@@ -277,12 +281,14 @@ def _weight_parts(
     for weight, suffix in ((PRIORITY_WEIGHT, "priority"), (DEPRIORITY_WEIGHT, "low_priority")):
         ids = sorted(k for (kind, k), w in weights.items() if kind == "vehicle" and w == weight)
         if ids:
-            parts.append(f"{suffix}_{len(ids)}_vehicles" if len(ids) > 4 else suffix + "_" + "_".join(f"v{i}" for i in ids))
+            parts.append(
+                f"{suffix}_{len(ids)}_vehicles" if len(ids) > 4 else suffix + "_" + "_".join(f"v{i}" for i in ids)
+            )
     for weight, suffix in ((PRIORITY_WEIGHT, "priority"), (DEPRIORITY_WEIGHT, "low_priority")):
         classes = [c for c in CLASSES if weights.get(("class", c)) == weight]
         if classes:
             parts.append("_".join(classes) + "_" + suffix)
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for _, w, units in slots.weights:
         field = "priority" if w == PRIORITY_WEIGHT else "low_priority"
         words = cmd.words(units)

@@ -189,7 +189,10 @@ def _excepted_targets(c: _Clause, direction: str | None, slots: Slots, name: Nam
             continue
         if direction is None:
             slots.refusals.append(
-                Refusal("no_intent", f"{name(op)} {name(t)!r}: excepted from what? Say e.g. 'prioritize all vehicles except ...'")
+                Refusal(
+                    "no_intent",
+                    f"{name(op)} {name(t)!r}: excepted from what? Say e.g. 'prioritize all vehicles except ...'",
+                )
             )
             return
         _weigh(t, "lower" if direction == "raise" else "raise", [op, t], slots)

@@ -112,7 +112,11 @@ def _index(phrases: Iterable[Phrase]) -> dict[str, tuple[Phrase, ...]]:
         if old is None or (old.kind, old.value) == (p.kind, p.value):
             by_key[p.stems] = p
             continue
-        if old.kind in _PRECEDENCE and p.kind in _PRECEDENCE and _PRECEDENCE.index(p.kind) > _PRECEDENCE.index(old.kind):
+        if (
+            old.kind in _PRECEDENCE
+            and p.kind in _PRECEDENCE
+            and _PRECEDENCE.index(p.kind) > _PRECEDENCE.index(old.kind)
+        ):
             by_key[p.stems] = p
             continue
         if old.kind in _PRECEDENCE and p.kind in _PRECEDENCE:
@@ -144,7 +148,15 @@ def load(data: dict[str, Any]) -> Tables:
     veh = data["vehicles"]
     quantities = {
         name: _sequences(q[name])
-        for name in ("duration_lead", "delayed_lead", "duration_joins", "factor_marks", "factor_lead", "target_units", "negative_marks")
+        for name in (
+            "duration_lead",
+            "delayed_lead",
+            "duration_joins",
+            "factor_marks",
+            "factor_lead",
+            "target_units",
+            "negative_marks",
+        )
     }
     quantities |= {name: _sequences(veh[name]) for name in ("id_glue", "id_joins", "id_ranges")}
     return Tables(
