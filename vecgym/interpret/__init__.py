@@ -97,7 +97,10 @@ def interpret(text: str) -> Reading:
     understand, with example commands."""
     if not isinstance(text, str):
         raise CommandRefused(f"a command must be a str, got {type(text).__name__}", "not_text")
-    return _interpret(text)
+    result = _interpret(text)
+    if isinstance(result, Refusal):
+        raise _refused(result, text)
+    return result
 
 
 def parse_command(text: str) -> GoalSpec:
@@ -106,11 +109,12 @@ def parse_command(text: str) -> GoalSpec:
 
 
 @functools.lru_cache(maxsize=1024)
-def _interpret(text: str) -> Reading:
+def _interpret(text: str) -> Reading | Refusal:
+    """The reading of ``text`` or why it is refused (both cached)."""
     try:
         return read(text)
     except Refusal as r:
-        raise _refused(r, text) from None
+        return r
 
 
 def _refused(r: Refusal, text: str) -> CommandRefused:
