@@ -1,9 +1,10 @@
 """Decision engines that step vecgym envs through one protocol (``agents.base.Agent``).
 
-``agents.make_agent(name, env, **kw)`` builds one; ``agents.available()`` lists the names with a
-one-line description. The LLM agents need the ``llm`` extra and an endpoint
-(``agents.llm``); the MARL agents need the ``marl`` extra and a checkpoint (shipped ones by
-default; ``checkpoint=PATH`` for your own, trained with ``python -m agents.train``).
+``agents.make_agent(name, env, **kw)`` builds one (every agent derives from ``agents.Agent``);
+``agents.available()`` lists the names with a one-line description. The LLM agents need the
+``llm`` extra and an endpoint (``agents.llm``); the MARL agents need the ``marl`` extra and a
+checkpoint (shipped ones by default; ``checkpoint=PATH`` for your own, trained with
+``python -m agents.train``).
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from .horizon import SPDPP, Oracle
 from .lyapunov import DPPAgent, DPPEWMAAgent, SPDPPAgent
 
 
-def _llm(cls: str) -> Callable[..., Agent]:
+def _llm(cls: str, **defaults: Any) -> Callable[..., Agent]:
     """Import ``agents.llm`` only when an LLM agent is built (it needs the ``llm`` extra)."""
 
     def build(env: gym.Env, **kw: Any) -> Agent:
         from . import llm
 
-        agent: Agent = getattr(llm, cls)(env, **kw)
+        agent: Agent = getattr(llm, cls)(env, **{**defaults, **kw})
         return agent
 
     return build
@@ -55,7 +56,11 @@ _REGISTRY: dict[str, tuple[Callable[..., Agent], str]] = {
     "sp-dpp-mg1": (SPDPPAgent, "v2.0 sp-dpp: the one-slot M/G/1 solver, its decision held over the twin's horizon"),
     "sp-llm": (_llm("SPLLMAgent"), "SP-LLM: an LLM decides from the goal, the twin's forecasts and exemplars"),
     "llm-dt": (_llm("LLMDTAgent"), "LLM-DT: an LLM decides from the current state, fixed goal (reactive)"),
-    "hybrid": (_llm("HybridAgent"), "an LLM turns each command into a GoalSpec; sp-dpp executes every slot"),
+    "hybrid": (_llm("HybridAgent"), "an LLM plans a GoalSpec per command; sp-dpp executes every slot (executor=...)"),
+    "hybrid-marl": (
+        _llm("HybridAgent", executor="gc-marl"),
+        "hybrid with the goal-conditioned MAPPO (gc-marl) as executor",
+    ),
     "s-marl": (_marl("s-marl"), "the paper's S-MARL: MAPPO (shared actor, centralised critic), fixed balanced goal"),
     "gc-marl": (_marl("gc-marl"), "goal-conditioned MAPPO: trained on sampled goals, reads the goal channel"),
 }

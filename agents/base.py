@@ -10,6 +10,7 @@ import numpy as np
 
 from vecgym.config import VECConfig
 from vecgym.env import VECEnv
+from vecgym.goals import GoalSpec
 
 
 class Agent(abc.ABC):
@@ -57,6 +58,11 @@ class Agent(abc.ABC):
     @abc.abstractmethod
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
         """The slot's action, shape ``(2, n_max, K)`` float32."""
+
+    def steer(self, goal: GoalSpec) -> None:
+        """Act towards ``goal`` from now on, instead of the agent's own reading of the commands: a
+        planner (``hybrid``) drives the agent. An agent that cannot follow goals raises ``TypeError``."""
+        raise TypeError(f"agent {self.name!r} cannot be steered by a goal (it has no goal input)")
 
     def stats(self) -> dict[str, Any]:
         """What the agent did this episode (JSON-able); empty by default."""

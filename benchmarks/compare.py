@@ -13,12 +13,14 @@ time), and PNG plots. Every number is computed from the episodes of this run. An
 cannot run here (unknown, or needing an endpoint, checkpoint or extra that is absent) is listed as
 skipped with the reason.
 
-The LLM agents (``sp-llm``, ``llm-dt``, ``hybrid``) run when an endpoint is configured
-(``--llm-base-url`` and ``--llm-model``, or ``OPENAI_BASE_URL`` and ``VECGYM_LLM_MODEL``; the key
-only from ``OPENAI_API_KEY``) or a recorded transcript is given (``--llm-replay``); otherwise they
-are listed as skipped with the reason. The report then has, per LLM agent and scenario, the
-vehicles on the road, prompt and completion tokens per call, LLM and decision latency (median,
-p99) and the fallback rate with its reasons.
+The LLM agents (``sp-llm``, ``llm-dt``, ``hybrid``, ``hybrid-marl``) run when an endpoint is
+configured (``--llm-base-url`` and ``--llm-model``, or ``OPENAI_BASE_URL`` and ``VECGYM_LLM_MODEL``;
+the key only from ``OPENAI_API_KEY``) or a recorded transcript is given (``--llm-replay``). Without
+either, the planner agents (``hybrid``, ``hybrid-marl``) run against the loopback stand-in planner
+(``agents.llm.loopback``: the offline interpreter behind a local OpenAI-compatible server, not a
+language model; the report says so) and the per-slot ones are listed as skipped with the reason.
+The report then has, per LLM agent and scenario, the vehicles on the road, prompt and completion
+tokens per call, LLM and decision latency (median, p99) and the fallback rate with its reasons.
 """
 
 from __future__ import annotations
@@ -44,8 +46,12 @@ from vecgym import scenarios
 
 DEFAULT_AGENTS = ("oracle", "sp-dpp", "dpp", "s-marl", "gc-marl", "go", "offload", "random", "local")
 DEFAULT_SCENARIOS = ("scalability", "dynamic", "goal_switch")
-LLM_AGENTS = ("sp-llm", "llm-dt", "hybrid")
+LLM_AGENTS = ("sp-llm", "llm-dt", "hybrid", "hybrid-marl")
+#: The LLM agents that call the model once per command; they can run against the loopback planner.
+PLANNER_AGENTS = ("hybrid", "hybrid-marl")
 MARL_AGENTS = ("s-marl", "gc-marl")
+#: Agents that need the marl extra and the shipped checkpoints.
+NEEDS_MARL = (*MARL_AGENTS, "hybrid-marl")
 #: The paper's agents that are not part of this release yet, and why they are skipped.
 PLANNED: dict[str, str] = {}
 #: Every agent's goal cost is compared, paired by seed, with these.
@@ -68,6 +74,7 @@ class Run:
     rows: list[dict[str, Any]] = field(default_factory=list)
     decision_s: dict[str, list[float]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def plan(
@@ -92,10 +99,11 @@ def plan(
 def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
     """One episode; returns its row (episode metrics plus per-phase figures)."""
     env = scenarios.make(job.scenario, max_episode_steps=job.slots, **job.overrides)
-    agent: Any = agents.make_agent(job.agent, env, **job.agent_kw)
+    agent: agents.Agent = agents.make_agent(job.agent, env, **job.agent_kw)
     agent.reset(job.seed)
     obs, info = env.reset(seed=job.seed)
     energy, lat_sum, lat_n, goal, vehicles = [], [], [], [], []
+    extra: dict[str, Any] = {}
     done = False
     while not done:
         vehicles.append(int(obs["active"].sum()))
@@ -108,8 +116,11 @@ def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
         lat_n.append(m["tasks_completed"])
         lat_sum.append(m["latency_ms_mean"] * m["tasks_completed"] if m["tasks_completed"] else 0.0)
         goal.append(info["goal"])
+        explained = (info.get("interpretation") or {}).get("explanation")
+        if explained and "goal_explanation" not in extra:
+            extra["goal_explanation"] = explained
         done = term or trunc
-    core: Any = env.unwrapped
+    core = agent.core
     em = core.episode_metrics()
     row: dict[str, Any] = {
         "scenario": job.scenario,
@@ -129,11 +140,10 @@ def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
     )
     row["vehicles_mean"] = float(np.mean(vehicles))
     row["goal_cost"] = -float(em["reward"])
-    if job.agent in LLM_AGENTS:
-        st = agent.stats()
-        row.update({f"llm_{k}": st[k] for k in LLM_STATS if st.get(k) is not None})
-        row["llm_fallback_reasons"] = json.dumps(st["fallback"], sort_keys=True)
-        agent.close()
+    row.update(agent.report_fields())
+    own = agent.stats().get("explanations")  # a planner's own reading of the command (hybrid)
+    row["goal_explanation"] = own[0]["explanation"] if own else extra.get("goal_explanation", "")
+    agent.close()
     cmd_slots = [c.slot for c in core.commands]
     if job.scenario == "goal_switch" and cmd_slots:
         s = cmd_slots[0]
@@ -143,22 +153,6 @@ def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
             row[f"{phase}_latency_ms"] = float(np.sum(lat_sum[sl]) / n) if n else float("nan")
     env.close()
     return row
-
-
-LLM_STATS = (
-    "calls",
-    "ok",
-    "repaired",
-    "fallback_rate",
-    "prompt_tokens_mean",
-    "completion_tokens_mean",
-    "llm_ms_median",
-    "llm_ms_p99",
-    "decision_ms_median",
-    "decision_ms_p99",
-    "usage_prompt_tokens",
-    "usage_completion_tokens",
-)
 
 
 def llm_setup(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
@@ -188,6 +182,19 @@ def llm_setup(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
     if args.llm_transcript:
         kw["transcript"] = args.llm_transcript
     return kw, None
+
+
+def planner_setup(llm_kw: dict[str, Any], llm_missing: str | None, timeout_s: float) -> tuple[dict[str, Any], Any]:
+    """Keyword arguments for the planner agents and the loopback server they use (or None).
+
+    With an endpoint or a replay file the planners use it like the other LLM agents; without one
+    (but with the llm extra) they talk to a ``LoopbackPlanner`` started here."""
+    if not llm_missing or llm_missing.startswith("needs the llm extra") or llm_missing.startswith("--llm-replay"):
+        return llm_kw, None
+    from agents.llm import LoopbackPlanner
+
+    server = LoopbackPlanner()
+    return {"base_url": server.base_url, "model": server.model, "timeout_s": timeout_s}, server
 
 
 def marl_missing() -> str | None:
@@ -270,6 +277,12 @@ def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: l
         f"Command: `{cmd}`  ",
         f"Seeds: {seeds}. Cells: mean ± 95% CI over seeds (Student t). All figures computed from this run.",
         "",
+        "Goal channel: `interpreted` (agents that read goals see the goal an interpreter made of the operator's "
+        'text). The scenarios\' hand-written ground truth (`goal_channel="truth"`) sets the reward only; as an '
+        "observation it would be an oracle input, and no agent here reads it.",
+        "",
+        *[f"Note: {n}" for n in run.notes],
+        *([""] if run.notes else []),
     ]
     if "scalability" in scenario_names:
         variants = sorted({r["variant"] for r in _select(rows, scenario="scalability")}, key=lambda v: float(v[2:]))
@@ -326,7 +339,7 @@ def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: l
                 ]
                 cells.append(fmt(change))
             out.append(f"| {agent} | " + " | ".join(cells) + " |")
-        out.append("")
+        out += ["", *goal_explanations(_select(rows, scenario="goal_switch"), agent_names), ""]
     others = [s for s in scenario_names if s not in ("scalability", "dynamic", "goal_switch")]
     for name in others:
         out += [
@@ -376,7 +389,7 @@ def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: l
         if d.size:
             out.append(f"| {agent} | {np.median(d):.3f} | {np.percentile(d, 99):.3f} | {d.max():.3f} | {d.size} |")
     out.append("")
-    llm_rows = [r for r in rows if r["agent"] in LLM_AGENTS]
+    llm_rows = [r for r in rows if "llm_calls" in r]
     if llm_rows:
         out += [
             "## LLM agents: tokens, latency and fallbacks",
@@ -415,6 +428,20 @@ def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: l
         out += [f"| {a} | {why} |" for a, why in run.skipped.items()]
         out.append("")
     return "\n".join(out)
+
+
+def goal_explanations(rows: list[dict[str, Any]], agent_names: list[str]) -> list[str]:
+    """The goal change each agent acted on, explained (``vecgym.explain``), one line per distinct text."""
+    texts: dict[str, list[str]] = {}
+    for agent in agent_names:
+        for r in _select(rows, agent=agent):
+            if r.get("goal_explanation") and agent not in texts.setdefault(r["goal_explanation"], []):
+                texts[r["goal_explanation"]].append(agent)
+    if not texts:
+        return []
+    out = ["How the command was read (the interpreted goal channel; a planner agent's own reading):", ""]
+    out += [f"* {', '.join(who)}: {text}" for text, who in texts.items()]
+    return out
 
 
 def plots(run: Run, agent_names: list[str], out_dir: Path) -> list[Path]:
@@ -510,17 +537,31 @@ def main(argv: list[str] | None = None) -> Path:
     slots = args.slots if args.slots is not None else (60 if args.quick else None)  # goal_switch: command at 50
     seeds = list(range(n_seeds))
     llm_kw, llm_missing = llm_setup(args)
+    planner_kw, loopback = planner_setup(llm_kw, llm_missing, args.llm_timeout)
+    planners_run = bool(planner_kw)
     # --quick leaves out the oracle (a bound that replays the future: the slowest agent).
     defaults = [a for a in DEFAULT_AGENTS if not (args.quick and a == "oracle")]
-    requested = args.agents or defaults + ([] if llm_missing else list(LLM_AGENTS))
-    unavailable = {a: llm_missing for a in LLM_AGENTS if llm_missing}
+    defaults += list(LLM_AGENTS) if not llm_missing else list(PLANNER_AGENTS) if planners_run else []
+    requested = args.agents or defaults
+    unavailable = {a: llm_missing for a in LLM_AGENTS if llm_missing and not (planners_run and a in PLANNER_AGENTS)}
     why_marl = marl_missing()
-    unavailable.update({a: why_marl for a in MARL_AGENTS if why_marl})
+    unavailable.update({a: why_marl for a in NEEDS_MARL if why_marl and a not in unavailable})
     run_agents = [a for a in requested if a in agents.available() and a not in unavailable]
     out_dir = args.out or Path("results") / time.strftime("%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
     cmd = "python -m benchmarks.compare " + " ".join(argv if argv is not None else sys.argv[1:])
-    run = execute(plan(args.scenarios, run_agents, seeds, slots, {a: llm_kw for a in LLM_AGENTS}))
+    agent_kw = {a: llm_kw for a in LLM_AGENTS} | {a: planner_kw for a in PLANNER_AGENTS}
+    try:
+        run = execute(plan(args.scenarios, run_agents, seeds, slots, agent_kw))
+    finally:
+        if loopback is not None:
+            loopback.close()
+    if loopback is not None:
+        run.notes.append(
+            "hybrid and hybrid-marl ran against the loopback stand-in planner (`agents.llm.loopback`): the "
+            "offline interpreter behind a local OpenAI-compatible server, not a language model. Their goals are "
+            "parse_command's; the figures measure the planner-executor loop, not an LLM's reading of the command."
+        )
     for a in requested:
         if a not in run_agents:
             run.skipped[a] = unavailable.get(a) or PLANNED.get(

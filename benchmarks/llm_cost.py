@@ -21,8 +21,9 @@ import numpy as np
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from agents.llm.orchestrator import HybridAgent, LLMDTAgent, SPLLMAgent
+from agents.llm.planner import goal_messages
 from agents.llm.prompt import action_text
+from agents.llm.sp_llm import LLMDTAgent, SPLLMAgent
 from agents.llm.tokens import TOKEN_ENCODING, count_tokens, message_tokens
 from vecgym import scenarios
 
@@ -66,9 +67,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     p.add_argument("--slots", type=int, default=40, help="counted slots per N (default 40)")
     p.add_argument("--warmup", type=int, default=10, help="uncounted slots first (default 10)")
     args = p.parse_args(argv)
-    env = scenarios.make("scalability", n_vehicles=5.0)
-    hybrid = HybridAgent(env, backend=_NoCall())
-    hybrid_tokens = message_tokens(hybrid.goal_messages(scenarios.PAPER_ENERGY_COMMAND))
+    hybrid_tokens = message_tokens(goal_messages(scenarios.PAPER_ENERGY_COMMAND))
     print(f"Tokens per call ({TOKEN_ENCODING}); sp-llm and llm-dt call once per slot.\n")
     print("| N | vehicles on the road | sp-llm prompt (mean / max) | llm-dt prompt | answer (solver's decision) |")
     print("|---:|---:|---:|---:|---:|")

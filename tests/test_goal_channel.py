@@ -26,6 +26,11 @@ SCHEDULE = (ScheduledCommand(slot=2, text=ENERGY_TEXT, goal=TRUTH),)
 REFUSED_TEXT = "make me a sandwich"
 
 
+def _state(info: dict[str, Any]) -> dict[str, Any]:
+    """``info["interpretation"]`` without its explanation (set only on the step of a change)."""
+    return {k: v for k, v in info["interpretation"].items() if k != "explanation"}
+
+
 def _env(**kwargs: Any) -> gym.Env:
     return gym.make("VEC-v0", n_vehicles=N_VEHICLES, **kwargs)
 
@@ -71,7 +76,8 @@ def test_each_mode_fills_the_goal_observation(goal_channel: str, before: np.ndar
         assert info["goal"] == ("truth" if t >= 2 else "balanced")  # the reward's goal in every mode
         if goal_channel == "interpreted":
             label = "energy_saving" if t >= 2 else "balanced"
-            assert info["interpretation"] == {"label": label, "refused": False, "error": None}
+            assert _state(info) == {"label": label, "refused": False, "error": None}
+            assert (info["interpretation"]["explanation"] is not None) == (t == 2)  # the slot it changed
         else:
             assert info["interpretation"] is None
 
@@ -104,13 +110,13 @@ def test_a_refused_command_keeps_the_previous_interpreted_goal() -> None:
         obs, _, _, _, info = env.step(_zero(env))
         np.testing.assert_array_equal(obs["goal"], energy.vector())
         assert core.interpreted_goal == energy
-        assert info["interpretation"] == {"label": "energy_saving", "refused": True, "error": str(refusal.value)}
+        assert _state(info) == {"label": "energy_saving", "refused": True, "error": str(refusal.value)}
         assert (info["command"], info["command_id"]) == (REFUSED_TEXT, 2)
         assert info["goal"] == "fair"  # the ground truth follows the command all the same
 
     core.issue_command("reduce latency for everyone")
     obs, _, _, _, info = env.step(_zero(env))
-    assert info["interpretation"] == {"label": "low_latency", "refused": False, "error": None}
+    assert _state(info) == {"label": "low_latency", "refused": False, "error": None}
     np.testing.assert_array_equal(obs["goal"], parse_command("reduce latency for everyone").vector())
 
 
@@ -130,7 +136,7 @@ def test_a_new_episode_forgets_the_interpretation() -> None:
     _, _, _, _, info = env.step(_zero(env))
     assert info["interpretation"]["refused"] and info["interpretation"]["label"] == "energy_saving"
     obs, info = env.reset(seed=0)
-    assert info["interpretation"] == {"label": "balanced", "refused": False, "error": None}
+    assert info["interpretation"] == {"label": "balanced", "refused": False, "error": None, "explanation": None}
     np.testing.assert_array_equal(obs["goal"], BALANCED.vector())
     assert env.unwrapped.interpreted_goal == BALANCED
 
@@ -240,7 +246,8 @@ def test_goals_and_the_interpreter_do_not_import_the_config() -> None:
     loaded = _loaded_after(
         "import vecgym.goals, vecgym.schedule\nassert vecgym.goals.parse_command('save energy').beta_energy > 1"
     )
-    assert loaded == {"vecgym", "vecgym.vocab", "vecgym.goals", "vecgym.commands", "vecgym.schedule"}
+    interpreter = {m for m in loaded if m.startswith("vecgym.interpret.")}
+    assert loaded - interpreter == {"vecgym", "vecgym.vocab", "vecgym.goals", "vecgym.interpret", "vecgym.schedule"}
 
 
 def test_the_vocabulary_is_shared_not_copied() -> None:

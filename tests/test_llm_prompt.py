@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from agents.llm.answer import RANGE_TOL, check_answer
-from agents.llm.exemplars import ExemplarPool, collect, features
+from agents.llm.exemplars import DEFAULT_RUNS, ExemplarPool, collect, features
 from agents.llm.prompt import build_messages, goal_features, state_table
 from twins import PredictiveTwin
 from vecgym import scenarios
@@ -61,9 +61,9 @@ def test_messages_follow_the_papers_structure() -> None:
 
 def test_the_shipped_pool_loads_and_matches_goals_first() -> None:
     pool = ExemplarPool.load()
-    assert len(pool) >= 100
-    sources = {e.source.split("/")[0] for e in pool.exemplars}
-    assert sources == {"sp-dpp", "oracle"}
+    sources = {tuple(e.source.split("/")[:2]) for e in pool.exemplars}
+    # Both agents on every scenario the pool is built from: no run silently left out.
+    assert sources == {(agent, scenario) for agent in ("sp-dpp", "oracle") for scenario, _ in DEFAULT_RUNS}
     obs, fc, cpb = _obs_and_forecast()
     table = state_table(obs, fc, cpb)  # type: ignore[arg-type]
     energy = parse_command("Switch to maximum energy saving mode")

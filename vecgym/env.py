@@ -12,7 +12,7 @@ from gymnasium import spaces
 from .actions import check_action
 from .config import VECConfig, as_config
 from .goal_channel import GOAL_CHANNELS, GoalChannel
-from .goals import GoalSpec
+from .goals import GoalSpec, Interpreter
 from .observation import observation_space, observation_table, observe
 from .schedule import ScheduledCommand, check_schedule
 from .simulator import Simulator
@@ -52,7 +52,8 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     {observation_table}
 
     `goal` is ``GoalSpec.vector()`` of the goal that ``goal_channel`` selects: with
-    ``"interpreted"`` (default) the goal ``vecgym.goals.parse_command`` made of the last command
+    ``"interpreted"`` (default) the goal the interpreter (``interpreter``, by default
+    ``vecgym.goals.parse_command``) made of the last command
     text (balanced before any command, or after that goal's ``duration_s``); with ``"truth"`` the
     ground-truth goal that sets the reward (an *oracle* input: no deployed agent is told it); with
     ``"none"`` zeros. `qos_weight` always follows the ground-truth goal, whatever ``goal_channel``.
@@ -84,14 +85,17 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ``reward_terms``, ``action_repairs`` (count by kind), ``command`` (text of the last operator
     command or None), ``command_id`` (1, 2, ... per command; 0 = none), ``goal`` (the label of the
     ground-truth goal, for logging), ``goal_channel`` (the mode) and ``interpretation``: with
-    ``goal_channel="interpreted"`` a dict ``{"label", "refused", "error"}`` (the label of the
-    interpreted goal in force; whether ``parse_command`` refused the last command, and its
-    ``CommandError`` message; a refused command leaves the previous interpreted goal in force),
-    otherwise None. ``env.unwrapped.episode_metrics()`` gives the running episode totals.
+    ``goal_channel="interpreted"`` a dict ``{"label", "refused", "error", "explanation"}`` (the
+    label of the interpreted goal in force; whether the interpreter refused the last command, and
+    its ``CommandError`` message, a refused command leaving the previous interpreted goal in force;
+    on the step a goal changes or a command is refused, a one-paragraph plain-language
+    explanation of which weights changed and why, quoting the command, else None), otherwise None.
+    ``env.unwrapped.episode_metrics()`` gives the running episode totals.
 
     ## Arguments
 
-    ``gym.make("VEC-v0", render_mode=None, commands=(), goal_channel="interpreted", **config)``
+    ``gym.make("VEC-v0", render_mode=None, commands=(), goal_channel="interpreted", interpreter=None,
+    **config)``
     where ``config`` holds any field of ``vecgym.VECConfig`` (``preset`` = "paper" | "corridor",
     whose values apply under the others; ``n_vehicles``, ``n_max``, ``n_task_types``, ``slot_s``,
     ``strict``, the radio, tasks, traffic events, the noise levels, ...). A bad
@@ -99,13 +103,16 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     command schedule, a sequence of ``vecgym.ScheduledCommand(slot, text, goal)``: each is issued
     (see ``issue_command``) before the step of time slot ``slot``, every episode; it is not part of
     the physics config. ``goal_channel`` (one of ``GOAL_CHANNELS``) selects what the observation's
-    `goal` holds (see above).
+    `goal` holds (see above). ``interpreter`` (``goal_channel="interpreted"`` only) replaces
+    ``parse_command``: any callable ``text -> GoalSpec`` that raises ``CommandError`` to refuse, e.g.
+    ``agents.llm.GoalPlanner`` (an env holding an unpicklable interpreter does not pickle).
 
     ## Version History
 
     * v0: initial release; the ``commands`` and ``goal_channel`` arguments added; physics v2
       (presets, cells and handover, radio map, drops at cap deadlines, DVFS edge energy, new
-      observation keys ``cell``, ``holder``, ``distance_to_handover_m``, ``downlink_backlog_kbit``).
+      observation keys ``cell``, ``holder``, ``distance_to_handover_m``, ``downlink_backlog_kbit``);
+      the ``interpreter`` argument and ``info["interpretation"]["explanation"]`` added.
     """
 
     GOAL_CHANNELS: ClassVar[tuple[str, ...]] = GOAL_CHANNELS
@@ -122,13 +129,14 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         mobility: Any = None,
         commands: Iterable[ScheduledCommand] | None = None,
         goal_channel: str = "interpreted",
+        interpreter: Interpreter | None = None,
         **config_kwargs: Any,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode {render_mode!r} is not supported; use one of {self.metadata['render_modes']}"
             )
-        self.channel = GoalChannel(goal_channel)
+        self.channel = GoalChannel(goal_channel, interpreter)
         self.goal_channel = goal_channel
         self.cfg = as_config(config, **config_kwargs)
         self.commands = check_schedule(commands)
@@ -168,8 +176,8 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def issue_command(self, text: str, goal: GoalSpec | None = None) -> None:
         """Record an operator command: ``text`` reaches agents in ``info["command"]``; ``goal``
         (the ground truth, optional) becomes the objective of the reward from the next slot. With
-        ``goal_channel="interpreted"``, ``parse_command(text)`` replaces the interpreted goal, unless
-        it refuses the text: then the previous one stays and ``info["interpretation"]`` says so."""
+        ``goal_channel="interpreted"``, the interpreter's reading of ``text`` replaces the interpreted
+        goal, unless it refuses the text: then the previous one stays and ``info["interpretation"]`` says so."""
         if not self._has_reset:
             raise RuntimeError("call reset() before issue_command()")
         self.channel.issue(self.sim.engine, 0, text, goal)
@@ -181,7 +189,7 @@ class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     @property
     def interpreted_goal(self) -> GoalSpec | None:
-        """The goal ``parse_command`` made of the commands (``goal_channel="interpreted"``), else None."""
+        """The goal the interpreter made of the commands (``goal_channel="interpreted"``), else None."""
         return self.channel.interpreted if self.goal_channel == "interpreted" else None
 
     def episode_metrics(self) -> dict[str, Any]:

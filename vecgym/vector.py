@@ -18,7 +18,7 @@ with array operations (no Python loop over roads, vehicles or tasks), instead of
   ``goal`` (the label per road), ``command_id`` and ``own_cost`` ((B, n_max): each vehicle slot's own
   cost, ``vecgym.reward.own_costs``).
 * Goals: ``commands`` (a schedule of ``ScheduledCommand``) is issued on every road at its slot;
-  ``goal_channel`` as in ``VECEnv`` ("interpreted", "truth" or "none"), per road.
+  ``goal_channel`` and ``interpreter`` as in ``VECEnv`` ("interpreted", "truth" or "none"), per road.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from .actions import check_actions
 from .config import VECConfig, as_config
 from .core.engine import Engine
 from .goal_channel import GoalChannel
-from .goals import GOAL_VECTOR_SIZE, GoalSpec
+from .goals import GOAL_VECTOR_SIZE, GoalSpec, Interpreter
 from .observation import observation_space, observe_batch
 from .schedule import ScheduledCommand, check_schedule
 
@@ -56,6 +56,7 @@ class VECVectorEnv(VectorEnv):
         commands: Iterable[ScheduledCommand] | None = None,
         goal_channel: str = "interpreted",
         render_mode: str | None = None,
+        interpreter: Interpreter | None = None,
         **config_kwargs: Any,
     ):
         if not isinstance(num_envs, int) or num_envs < 1:
@@ -69,7 +70,7 @@ class VECVectorEnv(VectorEnv):
         self.max_episode_steps = max_episode_steps
         self.engine = Engine(self.cfg, num_envs)
         self.commands = check_schedule(commands)
-        self.channels = [GoalChannel(goal_channel) for _ in range(num_envs)]
+        self.channels = [GoalChannel(goal_channel, interpreter) for _ in range(num_envs)]
         M, K = self.cfg.slots, self.cfg.n_task_types
         self.single_observation_space = observation_space(self.cfg)
         self.observation_space = batch_space(self.single_observation_space, num_envs)

@@ -69,6 +69,7 @@ class HorizonAgent(Agent):
         self.cfg: VECConfig = self.config
         self.v, self.horizon, self.sweeps, self.spread = float(v), horizon, sweeps, spread
         self.follow_commands = follow_commands
+        self.steered = False
         self.source = make_source(source, env, horizon, **source_kw)
         types = TaskTypes.from_config(self.cfg)
         self.k = Constants.of(self.cfg, types.mean_cycles)
@@ -86,11 +87,15 @@ class HorizonAgent(Agent):
 
     # ------------------------------------------------------------------------------------------
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
-        if self.follow_commands:
+        if self.follow_commands and not self.steered:
             follow_commands(self, obs, info)
         inputs = self.source.inputs(obs, info)
         w, a = self.decide(obs, inputs)
         return np.stack((w, a)).astype(np.float32)
+
+    def steer(self, goal: GoalSpec) -> None:
+        """Plan for ``goal`` from now on; the agent stops reading the commands itself."""
+        self.goal, self.steered = goal, True
 
     def interpret(self, text: str) -> GoalSpec:
         """The goal an operator command means (offline ``parse_command``); ``ValueError`` if none."""

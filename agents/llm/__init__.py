@@ -1,4 +1,10 @@
-"""The LLM orchestrators (``sp-llm``, ``llm-dt``, ``hybrid``) and their transport.
+"""The LLM agents (``sp-llm``, ``llm-dt``, ``hybrid``) and their transport.
+
+Modules: ``backend`` (one structured-output call, ``LLMConfig``), ``connect`` (which backend an
+agent talks to), ``replay`` (answers from a transcript), ``calllog`` (counts, timings,
+transcript), ``planner`` (the LLM as goal interpreter), ``sp_llm`` (the per-slot agents),
+``hybrid`` (planner + executor), ``loopback`` (a stand-in planner server), ``prompt``,
+``answer``, ``exemplars``, ``tokens``.
 
 ``LLMBackend(LLMConfig.from_env()).complete(messages, schema, name)`` returns a ``Completion``
 or raises ``LLMError`` with a ``reason`` code. Needs the ``llm`` extra (openai, tiktoken,
@@ -17,11 +23,13 @@ _EXPORTS = {
     "LLMConfig": "backend",
     "LLMError": "backend",
     "ExemplarPool": "exemplars",
-    "HybridAgent": "orchestrator",
-    "LLMDTAgent": "orchestrator",
-    "ReplayBackend": "orchestrator",
-    "SPLLMAgent": "orchestrator",
-    "validate_goal": "orchestrator",
+    "GoalPlanner": "planner",
+    "HybridAgent": "hybrid",
+    "LLMDTAgent": "sp_llm",
+    "LoopbackPlanner": "loopback",
+    "ReplayBackend": "replay",
+    "SPLLMAgent": "sp_llm",
+    "validate_goal": "planner",
     "TOKEN_ENCODING": "tokens",
     "count_tokens": "tokens",
 }

@@ -74,6 +74,7 @@ class DPPAgent(Agent):
         self.scale = RewardScale.of(cfg)
         self.class_rate = np.asarray(cfg.class_rate_multiplier, dtype=np.float64)
         self.goal: GoalSpec = BALANCED
+        self.steered = False
         self.last_problem: SlotProblem | None = None
         self._last_w: np.ndarray | None = None
         self._last_ids = np.zeros(0, dtype=np.int64)
@@ -81,6 +82,10 @@ class DPPAgent(Agent):
     def reset(self, seed: int | None = None) -> None:
         self.goal = BALANCED
         self._last_w = None
+
+    def steer(self, goal: GoalSpec) -> None:
+        """Solve for ``goal`` from now on; the agent stops reading the commands itself."""
+        self.goal, self.steered = goal, True
 
     # ------------------------------------------------------------------------------------------
     def prior_work(self, obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -215,7 +220,7 @@ class DPPEWMAAgent(DPPAgent):
 class SPDPPAgent(DPPAgent):
     """Proactive and goal-aware: the twin's forecasts feed the solver; commands set the goal."""
 
-    name = "sp-dpp"
+    name = "sp-dpp-mg1"
 
     def __init__(self, env: gym.Env, v: float = 1.0, passes: int = 3, horizon: int = 5, sweeps: int = 2):
         super().__init__(env, v, passes, sweeps)
@@ -233,7 +238,8 @@ class SPDPPAgent(DPPAgent):
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
         self.twin.update(obs)
-        follow_commands(self, obs, info)
+        if not self.steered:
+            follow_commands(self, obs, info)
         return super().act(obs, info)
 
     def interpret(self, text: str) -> GoalSpec:

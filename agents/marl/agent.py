@@ -36,6 +36,7 @@ from vecgym.features import (
     global_names,
     global_summary,
 )
+from vecgym.goals import GoalSpec
 
 from .mappo import MAPPO
 
@@ -77,6 +78,7 @@ class MARLAgent(Agent):
         self.scales = FeatureScales.of(self.cfg)
         self.granted = np.zeros((1, self.cfg.slots, self.cfg.n_task_types))
         self._vid = np.full(self.cfg.slots, -1)
+        self.steered_goal: GoalSpec | None = None
 
     def _check_spaces(self, path: Path) -> None:
         want = len(feature_names(self.cfg)) + len(global_names(self.cfg))
@@ -93,6 +95,12 @@ class MARLAgent(Agent):
         if trained is not None and tuple(trained) != feature_names(self.cfg):
             raise ValueError(f"checkpoint {str(path)!r} was trained on other features: {trained}")
 
+    def steer(self, goal: GoalSpec) -> None:
+        """Read ``goal`` in the goal channel from now on, whatever the env's channel says."""
+        if not self.reads_goal:
+            raise TypeError(f"{self.name} was trained goal-blind (goal channel 'none'); it cannot be steered by a goal")
+        self.steered_goal = goal
+
     def reset(self, seed: int | None = None) -> None:
         self.granted[:] = 0.0
         self._vid[:] = -1
@@ -101,6 +109,8 @@ class MARLAgent(Agent):
         batched = {k: np.asarray(v)[None] for k, v in obs.items() if k not in FORECAST_KEYS}
         if not self.reads_goal:
             batched["goal"] = np.zeros_like(batched["goal"])
+        elif self.steered_goal is not None:
+            batched["goal"] = self.steered_goal.vector()[None]
         same = batched["vehicle_id"][0] == self._vid
         self.granted[0, ~same] = 0.0
         feats = agent_features(batched, self.cfg, self.granted, self.scales)
