@@ -33,6 +33,7 @@ from vecgym import scenarios
 
 ALGOS = ("mappo",)
 GOAL_MODES = ("fixed", "sampled")
+GOAL_DISTS = ("v1", "v2")
 
 
 @dataclass
@@ -59,6 +60,9 @@ class Args:
     """output folder"""
     resume: str | None = None
     """continue the run in this folder (its args, up to the new --timesteps)"""
+    goal_dist: str = "v1"
+    """training-goal distribution with --goals sampled: v1 (the shipped gc-marl's) or v2
+    (vecgym.goal_sampler.GoalSampler.v2: uniform log-ratio, goals switching every ~50 slots)"""
     reward: str = "own"
     """own (each vehicle's own cost + the fairness term), team (the road's reward) or mixed (their mean)"""
     n_steps: int = 200
@@ -104,6 +108,8 @@ def check_args(args: Args) -> str | None:
         return f"--reward must be 'own', 'team' or 'mixed', got {args.reward!r}"
     if args.goals not in GOAL_MODES:
         return f"--goals must be one of {GOAL_MODES}, got {args.goals!r}"
+    if args.goal_dist not in GOAL_DISTS:
+        return f"--goal-dist must be one of {GOAL_DISTS}, got {args.goal_dist!r}"
     for name in (args.scenario, args.eval_scenario):
         if name is not None and name not in scenarios.names():
             return f"unknown scenario {name!r}; known: {', '.join(scenarios.names())}"

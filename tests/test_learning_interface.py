@@ -173,6 +173,19 @@ def test_sampled_goals_set_the_reward_and_the_truth_channel() -> None:
     assert switched
 
 
+def test_goal_sampler_v2_spreads_the_ratio_and_switches_often() -> None:
+    sampler = GoalSampler.v2()
+    rng = np.random.default_rng(0)
+    goals = [sampler.sample(rng) for _ in range(2000)]
+    ratio = np.array([g.beta_energy / g.beta_qos for g in goals if g is not BALANCED])
+    assert 0.15 < np.mean(ratio >= 5.0) < 0.3 and 0.15 < np.mean(ratio <= 0.2) < 0.3
+    plans = [sampler.plan(rng, 300) for _ in range(200)]
+    slots = [[s for s, _ in p] for p in plans]
+    assert all(s[0] == 0 and s == sorted(set(s)) and s[-1] < 299 for s in slots)
+    assert 4.0 < np.mean([len(s) for s in slots]) < 8.0  # ~300/50 switches, plus the first goal
+    assert [s for s, _ in GoalSampler().plan(np.random.default_rng(1), 300)][0] == 0  # v1 unchanged
+
+
 def test_global_summary_names_match() -> None:
     roads = AgentRoads(1, preset="corridor")
     feats, summary = roads.reset(seed=0)

@@ -184,6 +184,8 @@ def test_bad_arguments_and_checkpoints_give_clear_errors(tmp_path: Path) -> None
         train_main(["--goals", "sometimes"])
     with pytest.raises(SystemExit):
         train_main(["--scenario", "nowhere"])
+    with pytest.raises(SystemExit):
+        train_main(["--goals", "sampled", "--goal-dist", "v3"])
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"not a zip")
     env = scenarios.make("scalability")

@@ -72,6 +72,13 @@ def goal_cost(
     return float(np.mean(costs))
 
 
+def goal_sampler(args: Args) -> GoalSampler | None:
+    """The training goals: none for --goals fixed, else the --goal-dist distribution."""
+    if args.goals != "sampled":
+        return None
+    return GoalSampler.v2() if args.goal_dist == "v2" else GoalSampler()
+
+
 class Trainer:
     """A training run (see the module docstring)."""
 
@@ -88,7 +95,7 @@ class Trainer:
             num_roads=args.n_envs,
             max_episode_steps=scenarios.get(args.scenario).n_slots,
             goal_channel="none" if args.goals == "fixed" else "truth",
-            goals=GoalSampler() if args.goals == "sampled" else None,
+            goals=goal_sampler(args),
             reward=args.reward,
             scale_by_goal=args.goals == "sampled",
             commands=scenarios.get(args.scenario).commands if args.goals == "fixed" else (),
@@ -137,6 +144,7 @@ class Trainer:
             "seed": self.args.seed,
             "reward": self.args.reward,
             "reward_scaled_by_goal": self.args.goals == "sampled",
+            "goal_dist": self.args.goal_dist if self.args.goals == "sampled" else None,
             "command": self.command,
         }
 
