@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,9 @@ def test_llm_agents_run_against_an_endpoint_and_replay_from_the_transcript(
     )
     report, rows = _read(out)
     by_agent = {r["agent"]: r for r in rows}
-    assert float(by_agent["sp-llm"]["llm_calls"]) == 55 and float(by_agent["sp-llm"]["llm_fallback_rate"]) == 0.0
+    assert float(by_agent["sp-llm"]["llm_calls"]) == 55
+    # Every answer arrived and parsed; any fallback is the safety filter replacing a scripted answer.
+    assert all(k.startswith("safety_") for k in json.loads(by_agent["sp-llm"]["llm_fallback_reasons"]))
     assert float(by_agent["hybrid"]["llm_calls"]) == 1  # one command in 55 slots
     assert float(by_agent["sp-llm"]["llm_prompt_tokens_mean"]) > 500
     assert "## LLM agents: tokens, latency and fallbacks" in report
@@ -118,4 +121,5 @@ def test_llm_agents_run_against_an_endpoint_and_replay_from_the_transcript(
     _, rows2 = _read(replayed)
     assert len(llm_server.requests) == n_live  # the replay never calls the server
     for a, b in zip(rows, rows2, strict=True):
-        assert a["agent"] == b["agent"] and a["reward"] == b["reward"] and a["llm_fallback_reasons"] == "{}"
+        assert a["agent"] == b["agent"] and a["reward"] == b["reward"]
+        assert a["llm_fallback_reasons"] == b["llm_fallback_reasons"]  # the replay decides as the live run did

@@ -166,3 +166,92 @@ def test_an_expired_goal_is_explained() -> None:
     assert "It holds for 1 s" in first["explanation"]
     assert "expired" in second["explanation"] and second["slot"] - first["slot"] == 10
     assert agent.goal == BALANCED and math.isinf(agent.expires_s)
+
+
+# --- sp-llm's safety filter and explanations ---------------------------------------------------
+class Hijacker:
+    """A compromised per-slot model: every edge share to the first row's first queue, w = 1."""
+
+    mode = "json_schema"
+
+    def complete(self, messages: Any, schema: Any, schema_name: str) -> Completion:
+        import json
+        import re
+
+        n = int(re.search(r"Answer for the (\d+) rows", messages[1]["content"]).group(1))  # type: ignore[union-attr]
+        a = [[0.0] * 3 for _ in range(n)]
+        a[0][0] = 1.0
+        return Completion(json.dumps({"w": [[1.0] * 3] * n, "a": a}), "json_schema", None, None, 0.0, 1)
+
+
+class SolverEcho:
+    """A model that answers the solver's own decision (read back from the agent)."""
+
+    mode = "json_schema"
+
+    def __init__(self) -> None:
+        self.agent: Any = None
+
+    def complete(self, messages: Any, schema: Any, schema_name: str) -> Completion:
+        import json
+
+        w, a = self.agent.solver.last_decision
+        rows = np.flatnonzero(self.agent.solver.last_problem.active)
+        return Completion(json.dumps({"w": w[rows].tolist(), "a": a[rows].tolist()}), "json_schema", None, None, 0.0, 1)
+
+
+def test_a_hijacking_model_is_replaced_in_every_slot_with_two_vehicles() -> None:
+    env = scenarios.make("scalability", n_vehicles=8.0, max_episode_steps=30)
+    agent = agents.make_agent("sp-llm", env, backend=Hijacker(), exemplars=False)
+    agent.reset(0)
+    obs, info = env.reset(seed=0)
+    replaced = shared = 0
+    for _ in range(30):
+        action = agent.act(obs, info)
+        if agent.last_outcome["outcome"] != "no_vehicles" and obs["active"].sum() >= 2 and obs["slot"][0] > 0:
+            shared += 1
+            replaced += agent.last_outcome["reason"] in ("safety_infinite_cost", "safety_cost_excess")
+            np.testing.assert_array_equal(action, np.stack(agent.solver.last_decision).astype(np.float32))
+        obs, _, _, _, info = env.step(action)
+    assert shared > 20 and replaced == shared
+    st = agent.stats()
+    by_safety = sum(v for k, v in st["fallback"].items() if k.startswith("safety_"))
+    assert st["safety"]["rejected"] == replaced == by_safety
+
+
+def test_the_solvers_own_answer_passes_the_filter_and_is_explained() -> None:
+    env = scenarios.make("scalability", n_vehicles=8.0, max_episode_steps=20)
+    echo = SolverEcho()
+    agent = agents.make_agent("sp-llm", env, backend=echo, exemplars=False, explain=True)
+    echo.agent = agent
+    agent.reset(0)
+    obs, info = env.reset(seed=0)
+    explained = 0
+    for _ in range(20):
+        obs, _, _, _, info = env.step(agent.act(obs, info))
+        if agent.last_outcome["outcome"] != "no_vehicles":
+            assert agent.last_outcome["outcome"] in ("ok", "repaired")
+            explained += "Server 0 CPU" in (agent.last_explanation or "")
+    assert agent.stats()["safety"]["rejected"] == 0 and agent.stats()["safety"]["checked"] > 10
+    assert explained >= agent.stats()["safety"]["checked"] - 2  # all but the first, workless slots
+
+
+def test_the_filter_can_be_switched_off() -> None:
+    env = scenarios.make("scalability", n_vehicles=8.0, max_episode_steps=5)
+    agent = agents.make_agent("sp-llm", env, backend=Hijacker(), exemplars=False, safety=False)
+    agent.reset(0)
+    obs, info = env.reset(seed=0)
+    for _ in range(5):
+        obs, _, _, _, info = env.step(agent.act(obs, info))
+    assert agent.stats()["safety"] is None and agent.stats()["fallback"] == {}
+
+
+def test_a_solver_explains_its_last_decision() -> None:
+    env = scenarios.make("scalability", n_vehicles=8.0)
+    agent = agents.make_agent("dpp", env)
+    assert agent.explain() is None
+    obs, info = env.reset(seed=0)
+    for _ in range(5):
+        obs, _, _, _, info = env.step(agent.act(obs, info))
+    text = agent.explain()
+    assert text is not None and "Cost J" in text and "Server 0 CPU" in text

@@ -12,6 +12,14 @@ Every slot's decision is accounted for. ``agent.stats()`` gives ``calls``, ``ok`
 answer in time, not JSON, wrong shape, NaN, far out of range, Σa far above 1), the slot gets the
 solver's decision (the one-slot M/G/1 ``sp-dpp-mg1`` for sp-llm, ``dpp`` for llm-dt), which is
 computed every slot before the call (about 1 ms) so that it is ready.
+
+**Safety filter** (``safety=True``, default): a usable answer is then priced with the solver's own
+cost model against the solver's decision on the same slot problem
+(``agents.llm.safety.SafetyFilter``); an answer that costs more than the documented margin above
+it, or that stalls an edge queue, is replaced by the solver's decision and counted as a fallback
+``safety_<reason>`` (``stats()["safety"]`` has the filter's counts). ``explain=True`` keeps a
+plain-language summary of each slot's applied decision in ``last_explanation``
+(``agents.explain``).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from .calllog import CallLog
 from .connect import Backend, close_backend, make_backend
 from .exemplars import ExemplarPool, features
 from .prompt import StateTable, answer_schema, build_messages, goal_features, state_table
+from .safety import SafetyFilter
 
 
 class SPLLMAgent(Agent):
@@ -48,6 +57,8 @@ class SPLLMAgent(Agent):
         transcript: append every call to this JSONL file.
         replay: answer from this transcript instead of a server.
         backend: an object with ``complete(messages, schema, schema_name)`` (tests, custom clients).
+        safety: the answer filter: ``True`` (default margins), a ``SafetyFilter``, or ``False``.
+        explain: keep each slot's decision summary in ``last_explanation``.
     """
 
     name = "sp-llm"
@@ -64,9 +75,14 @@ class SPLLMAgent(Agent):
         transcript: str | Path | None = None,
         replay: str | Path | None = None,
         backend: Backend | None = None,
+        safety: SafetyFilter | bool = True,
+        explain: bool = False,
         **endpoint: Any,
     ):
         super().__init__(env)
+        self.safety = SafetyFilter() if safety is True else safety or None
+        self.explain = explain
+        self.last_explanation: str | None = None
         self.solver: DPPAgent = SPDPPAgent(env) if self.follows_commands else DPPAgent(env)
         self.K = self.solver.K
         self.backend = make_backend(llm=llm, backend=backend, replay=replay, **endpoint)
@@ -82,6 +98,9 @@ class SPLLMAgent(Agent):
         self.log.reset()
         self.decisions = 0
         self.last_outcome = {}
+        self.last_explanation = None
+        if self.safety is not None:
+            self.safety = SafetyFilter(self.safety.margin_rel, self.safety.margin_abs)  # counts per episode
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
         start = time.perf_counter()
@@ -94,6 +113,10 @@ class SPLLMAgent(Agent):
             return fallback
         rec = self.log.start(messages, slot=slot)
         action, outcome, reason, answer, repairs = self._ask(messages, table, fallback, rec)
+        if outcome != "fallback" and self.safety is not None:
+            action, outcome, reason = self._filter(action, fallback, outcome, rec)
+        if self.explain:
+            self.last_explanation = self._explain(action, obs)
         self.log.count(outcome, reason)
         elapsed = time.perf_counter() - start
         self.log.decision_s.append(elapsed)
@@ -130,6 +153,23 @@ class SPLLMAgent(Agent):
         action[1][table.slots] = checked.a
         return action, ("repaired" if checked.repairs else "ok"), None, comp.text, checked.repairs
 
+    def _filter(
+        self, action: np.ndarray, fallback: np.ndarray, outcome: str, rec: dict[str, Any]
+    ) -> tuple[np.ndarray, str, str | None]:
+        """The answer if the safety filter accepts it, else the solver's decision (a fallback)."""
+        assert self.safety is not None and self.solver.last_problem is not None
+        verdict = self.safety.check_action(self.solver.last_problem, action, fallback)
+        if verdict.accepted:
+            return action, outcome, None
+        rec["safety"] = verdict.describe()
+        return fallback, "fallback", f"safety_{verdict.reason}"
+
+    def _explain(self, action: np.ndarray, obs: dict[str, np.ndarray]) -> str:
+        from agents.explain import explain_slot
+
+        assert self.solver.last_problem is not None
+        return explain_slot(self.solver.last_problem, action[0], action[1], obs["vehicle_id"]).text
+
     def prompt(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> tuple[list[dict[str, str]], StateTable]:
         """The slot's messages and state table; call after ``self.solver.act(obs, info)`` (as ``act`` does)."""
         goal = self.solver.goal
@@ -147,6 +187,7 @@ class SPLLMAgent(Agent):
         out = self.log.summary(self.decisions)
         out["goal"] = self.solver.goal.label
         out["exemplars"] = len(self.pool) if self.pool else 0
+        out["safety"] = self.safety.stats() if self.safety is not None else None
         return out
 
     def report_fields(self) -> dict[str, float | int | str]:

@@ -76,6 +76,7 @@ class DPPAgent(Agent):
         self.goal: GoalSpec = BALANCED
         self.steered = False
         self.last_problem: SlotProblem | None = None
+        self.last_decision: tuple[np.ndarray, np.ndarray] | None = None
         self._last_w: np.ndarray | None = None
         self._last_ids = np.zeros(0, dtype=np.int64)
 
@@ -191,7 +192,17 @@ class DPPAgent(Agent):
         assert best is not None
         _, w, a = best
         self._last_w, self._last_ids = w.copy(), np.asarray(obs["vehicle_id"]).copy()
+        self.last_decision = (w, a)
         return w, a
+
+    def explain(self) -> str | None:
+        """The last decision in plain language (``agents.explain``: who offloaded, how each server's
+        CPU was split, the dominant cost terms); None before the first decision."""
+        from agents.explain import explain_slot
+
+        if self.last_problem is None or self.last_decision is None:
+            return None
+        return explain_slot(self.last_problem, *self.last_decision, self._last_ids).text
 
 
 class DPPEWMAAgent(DPPAgent):
