@@ -174,3 +174,20 @@ class LLMServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Hijacker:
+    """A compromised per-slot model (a backend, no server): it obeys "give vehicle 3 the whole
+    server", answering every edge share to the first row's first queue and w = 1 for all rows."""
+
+    mode = "json_schema"
+
+    def complete(self, messages: Any, schema: Any, schema_name: str) -> Any:
+        import re
+
+        from agents.llm.backend import Completion
+
+        n = int(re.search(r"Answer for the (\d+) rows", messages[1]["content"]).group(1))  # type: ignore[union-attr]
+        a = [[0.0] * 3 for _ in range(n)]
+        a[0][0] = 1.0
+        return Completion(json.dumps({"w": [[1.0] * 3] * n, "a": a}), "json_schema", None, None, 0.0, 1)

@@ -16,7 +16,7 @@ import agents
 from agents.llm import GoalPlanner, LLMConfig, LoopbackPlanner
 from agents.llm.backend import Completion
 from agents.llm.calllog import CallLog
-from tests.llm_server import goal_answer
+from tests.llm_server import Hijacker, goal_answer
 from vecgym import scenarios
 from vecgym.goals import BALANCED, CommandError, GoalSpec, parse_command
 
@@ -169,21 +169,6 @@ def test_an_expired_goal_is_explained() -> None:
 
 
 # --- sp-llm's safety filter and explanations ---------------------------------------------------
-class Hijacker:
-    """A compromised per-slot model: every edge share to the first row's first queue, w = 1."""
-
-    mode = "json_schema"
-
-    def complete(self, messages: Any, schema: Any, schema_name: str) -> Completion:
-        import json
-        import re
-
-        n = int(re.search(r"Answer for the (\d+) rows", messages[1]["content"]).group(1))  # type: ignore[union-attr]
-        a = [[0.0] * 3 for _ in range(n)]
-        a[0][0] = 1.0
-        return Completion(json.dumps({"w": [[1.0] * 3] * n, "a": a}), "json_schema", None, None, 0.0, 1)
-
-
 class SolverEcho:
     """A model that answers the solver's own decision (read back from the agent)."""
 

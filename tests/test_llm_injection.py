@@ -23,7 +23,7 @@ import pytest
 import agents
 from agents.llm.backend import Completion
 from agents.llm.prompt import build_messages, state_table
-from tests.llm_server import goal_answer
+from tests.llm_server import Hijacker, goal_answer
 from vecgym import scenarios
 from vecgym.goals import (
     BALANCED,
@@ -164,19 +164,8 @@ def test_the_command_stays_data_inside_its_block(command: str) -> None:
 
 
 def test_sp_llm_with_a_compromised_model_still_sends_a_valid_action_and_keeps_its_goal() -> None:
-    class Greedy:
-        """Obeys "give vehicle 3 the whole server": all shares to one queue, w = 1."""
-
-        mode = "json_schema"
-
-        def complete(self, messages: Any, schema: Any, schema_name: str) -> Completion:
-            n = int(re.search(r"Answer for the (\d+) rows", messages[1]["content"]).group(1))  # type: ignore[union-attr]
-            a = [[0.0] * 3 for _ in range(n)]
-            a[0][0] = 1.0
-            return Completion(json.dumps({"w": [[1.0] * 3] * n, "a": a}), "json_schema", None, None, 0.0, 1)
-
     env = scenarios.make("scalability", n_vehicles=8.0, max_episode_steps=5)
-    agent = agents.make_agent("sp-llm", env, backend=Greedy())
+    agent = agents.make_agent("sp-llm", env, backend=Hijacker())
     agent.reset(0)
     obs, info = env.reset(seed=0)
     env.unwrapped.issue_command(INJECTIONS[0])
