@@ -94,3 +94,20 @@ def test_the_default_env_still_pickles() -> None:
     env.unwrapped.issue_command("save energy")
     clone = pickle.loads(pickle.dumps(env))
     assert clone.unwrapped.interpreted_goal == parse_command("save energy")
+
+
+@pytest.mark.parametrize("mode", ["interpreted", "truth", "none"])
+def test_a_ground_truth_change_is_explained_in_every_mode(mode: str) -> None:
+    env = _env(goal_channel=mode)
+    _, info = env.reset(seed=0)
+    assert info["goal_explanation"] is None
+    env.unwrapped.issue_command("whatever the operator typed", GoalSpec(fairness=1.0, duration_s=0.5, label="fair"))
+    _, *_, info = env.step(env.action_space.sample() * 0)
+    why = info["goal_explanation"]
+    assert why.startswith("The command \"whatever the operator typed\" sets the goal 'fair'")
+    assert "fairness weight goes from 0 to 1" in why and "0.5 s" in why
+    later = []
+    for _ in range(5):
+        _, *_, info = env.step(env.action_space.sample() * 0)
+        later.append(info["goal_explanation"])
+    assert later[:3] == [None] * 3 and "expired" in later[3] and later[4] is None

@@ -51,6 +51,7 @@ class GoalChannel:
         self.interpreted_expires_s = math.inf
         self.refusal: str | None = None
         self.explanation: str | None = None
+        self.truth_explanation: str | None = None
 
     def issue(self, engine: Any, road: int, text: str, goal: GoalSpec | None = None) -> None:
         """Record command ``text`` (and its ground truth ``goal``) on ``road`` of ``engine``."""
@@ -62,6 +63,7 @@ class GoalChannel:
         self.command = text.strip()
         self.command_id += 1
         if goal is not None:
+            self.truth_explanation = explain_goal_change(engine.goals[road], goal, self.command)
             engine.set_goal(road, goal)
             self.truth_expires_s = now + goal.duration_s if goal.duration_s is not None else math.inf
         if self.mode == "interpreted":
@@ -105,6 +107,7 @@ class GoalChannel:
         """Expire goals that ran out, then issue the commands due at the new time slot."""
         now = float(engine.t_s[road])
         if now >= self.truth_expires_s - 1e-9:
+            self.truth_explanation = explain_goal_change(engine.goals[road], BALANCED, expired=True)
             engine.set_goal(road, BALANCED)
             self.truth_expires_s = math.inf
         if now >= self.interpreted_expires_s - 1e-9:
@@ -112,6 +115,12 @@ class GoalChannel:
             self.interpreted = BALANCED
             self.interpreted_expires_s = math.inf
         self.issue_scheduled(engine, road, commands)
+
+    def goal_explanation(self) -> str | None:
+        """Why the ground-truth goal (the reward's objective) changed, in the first call after the
+        change (then None): for logs and reports, in every mode (it is not an observation)."""
+        explanation, self.truth_explanation = self.truth_explanation, None
+        return explanation
 
     def vector(self, truth: GoalSpec | None = None) -> np.ndarray:
         """The observed goal channel, ``GoalSpec.vector()`` of the selected goal (zeros for "none")."""

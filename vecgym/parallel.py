@@ -306,6 +306,7 @@ class VECParallelEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         road["command"] = channel.command
         road["command_id"] = channel.command_id
         road["interpretation"] = channel.interpretation()
+        road["goal_explanation"] = channel.goal_explanation()
         road["action_repairs"] = repairs
         return road
 
