@@ -20,101 +20,101 @@ from .simulator import Simulator
 
 class VECEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     """
-        ## Description
+    ## Description
 
-        Vehicles drive a road past road-side units (RSUs), each with an edge server. Preset
-        ``"paper"`` (default, the paper's Table 1): a 2 km, three-lane highway with one RSU at the
-        middle covering it all and a 400 GHz server. Preset ``"corridor"``: 6 km with an RSU every km,
-        100 m coverage gaps, a backhaul between neighbours, and safety / perception / bulk tasks. Every
-        100 ms time slot the agent decides, for each vehicle slot n and task type k, the fraction
-        ``w[n,k]`` of each new task that is offloaded (the rest runs on the vehicle's 5 GHz CPU) and the
-        share ``a[n,k]`` of its edge server's CPU for the edge queue (n, k). Each RSU's band is shared
-        equally among its uploaders; the radio has 3GPP path loss with a free-space floor, a
-        location-fixed radio map, Rayleigh fading and a capped Shannon rate. Every queue is FIFO with
-        exact per-task completion times; edge work migrates over the backhaul at a handover; a task
-        whose age reaches 3 deadlines is dropped. Exact semantics: ``docs/physics_v2.md``. This is the
-        physical layer of the SP-LLM paper (arXiv 2508.09149); ``VEC-pDT-v0`` adds the twin's forecasts.
+    Vehicles drive a road past road-side units (RSUs), each with an edge server. Preset
+    ``"paper"`` (default, the paper's Table 1): a 2 km, three-lane highway with one RSU at the
+    middle covering it all and a 400 GHz server. Preset ``"corridor"``: 6 km with an RSU every km,
+    100 m coverage gaps, a backhaul between neighbours, and safety / perception / bulk tasks. Every
+    100 ms time slot the agent decides, for each vehicle slot n and task type k, the fraction
+    ``w[n,k]`` of each new task that is offloaded (the rest runs on the vehicle's 5 GHz CPU) and the
+    share ``a[n,k]`` of its edge server's CPU for the edge queue (n, k). Each RSU's band is shared
+    equally among its uploaders; the radio has 3GPP path loss with a free-space floor, a
+    location-fixed radio map, Rayleigh fading and a capped Shannon rate. Every queue is FIFO with
+    exact per-task completion times; edge work migrates over the backhaul at a handover; a task
+    whose age reaches 3 deadlines is dropped. Exact semantics: ``docs/physics_v2.md``. This is the
+    physical layer of the SP-LLM paper (arXiv 2508.09149); ``VEC-pDT-v0`` adds the twin's forecasts.
 
-        ## Action Space
+    ## Action Space
 
-        ``Box(0, 1, (2, n_max, n_task_types), float32)``: ``action[0]`` = offload ratios w,
-        ``action[1]`` = edge CPU shares a, with Σ a ≤ 1 over the queues each edge server holds
-        (``obs["holder"]``). Entries of inactive slots are ignored; a vehicle in a coverage gap offloads
-        nothing new. By default NaN → 0, values are clipped to [0, 1] and a server's Σa > 1 is scaled
-        down to 1, each repair counted in ``info["action_repairs"]``; with ``strict=True`` any of these
-        raises ``vecgym.InvalidActionError`` naming the entries. A wrong shape or type always raises.
+    ``Box(0, 1, (2, n_max, n_task_types), float32)``: ``action[0]`` = offload ratios w,
+    ``action[1]`` = edge CPU shares a, with Σ a ≤ 1 over the queues each edge server holds
+    (``obs["holder"]``). Entries of inactive slots are ignored; a vehicle in a coverage gap offloads
+    nothing new. By default NaN → 0, values are clipped to [0, 1] and a server's Σa > 1 is scaled
+    down to 1, each repair counted in ``info["action_repairs"]``; with ``strict=True`` any of these
+    raises ``vecgym.InvalidActionError`` naming the entries. A wrong shape or type always raises.
 
-        ## Observation Space
+    ## Observation Space
 
-        A ``Dict`` over the ``n_max`` vehicle slots (M = n_max, K = n_task_types, C = 4 classes;
-        bounds of the default config):
+    A ``Dict`` over the ``n_max`` vehicle slots (M = n_max, K = n_task_types, C = 4 classes;
+    bounds of the default config):
 
-        {observation_table}
+    {observation_table}
 
-        `goal` is ``GoalSpec.vector()`` of the goal that ``goal_channel`` selects: with
-        ``"interpreted"`` (default) the goal the interpreter (``interpreter``, by default
-        ``vecgym.goals.parse_command``) made of the last command
-        text (balanced before any command, or after that goal's ``duration_s``); with ``"truth"`` the
-        ground-truth goal that sets the reward (an *oracle* input: no deployed agent is told it); with
-        ``"none"`` zeros. `qos_weight` always follows the ground-truth goal, whatever ``goal_channel``.
+    `goal` is ``GoalSpec.vector()`` of the goal that ``goal_channel`` selects: with
+    ``"interpreted"`` (default) the goal the interpreter (``interpreter``, by default
+    ``vecgym.goals.parse_command``) made of the last command
+    text (balanced before any command, or after that goal's ``duration_s``); with ``"truth"`` the
+    ground-truth goal that sets the reward (an *oracle* input: no deployed agent is told it); with
+    ``"none"`` zeros. `qos_weight` always follows the ground-truth goal, whatever ``goal_channel``.
 
-        ## Rewards
+    ## Rewards
 
-        ``r = -(β_Q·qos + β_E·energy + fairness)`` with β from the active ground-truth ``GoalSpec``
-        (``vecgym.reward``): ``qos`` = the QoS cost accrued this slot: every task in flight is charged
-        weight × the growth of min(age / (deadline·deadline_scale), cap) (a completed task up to its
-        latency, a failed or dropped one the rest of cap = 3), divided by the expected arrivals per
-        slot; ``energy`` = the slot's joules (local, upload, download, migration, edge) divided by the
-        energy of computing the expected arrivals locally; ``fairness`` = goal.fairness·(1 − J), J =
-        Jain's index of the vehicles' on-time fractions over the last 20 slots. Each term is reported
-        in ``info["reward_terms"]``.
+    ``r = -(β_Q·qos + β_E·energy + fairness)`` with β from the active ground-truth ``GoalSpec``
+    (``vecgym.reward``): ``qos`` = the QoS cost accrued this slot: every task in flight is charged
+    weight × the growth of min(age / (deadline·deadline_scale), cap) (a completed task up to its
+    latency, a failed or dropped one the rest of cap = 3), divided by the expected arrivals per
+    slot; ``energy`` = the slot's joules (local, upload, download, migration, edge) divided by the
+    energy of computing the expected arrivals locally; ``fairness`` = goal.fairness·(1 − J), J =
+    Jain's index of the vehicles' on-time fractions over the last 20 slots. Each term is reported
+    in ``info["reward_terms"]``.
 
-        ## Starting State
+    ## Starting State
 
-        The road is drawn from its stationary distribution: Poisson(N) vehicles at uniform positions
-        with speeds length-biased towards slow ones; all queues are empty; the goal is balanced.
+    The road is drawn from its stationary distribution: Poisson(N) vehicles at uniform positions
+    with speeds length-biased towards slow ones; all queues are empty; the goal is balanced.
 
-        ## Episode End
+    ## Episode End
 
-        Never terminates (the road is a stationary system); truncation comes from the registration's
-        ``max_episode_steps`` (1000 slots = 100 s for ``VEC-v0``).
+    Never terminates (the road is a stationary system); truncation comes from the registration's
+    ``max_episode_steps`` (1000 slots = 100 s for ``VEC-v0``).
 
-        ## Info
+    ## Info
 
-        ``metrics`` (this slot: tasks, latency, energy split, violations, edge utilisation, ...),
-        ``reward_terms``, ``action_repairs`` (count by kind), ``command`` (text of the last operator
-        command or None), ``command_id`` (1, 2, ... per command; 0 = none), ``goal`` (the label of the
-        ground-truth goal, for logging), ``goal_explanation`` (on the step the ground-truth goal changes
-    or expires, a plain-language account of which weights changed, quoting the command; else None),
-    ``goal_channel`` (the mode) and ``interpretation``: with
-        ``goal_channel="interpreted"`` a dict ``{"label", "refused", "error", "explanation"}`` (the
-        label of the interpreted goal in force; whether the interpreter refused the last command, and
-        its ``CommandError`` message, a refused command leaving the previous interpreted goal in force;
-        on the step a goal changes or a command is refused, a one-paragraph plain-language
-        explanation of which weights changed and why, quoting the command, else None), otherwise None.
-        ``env.unwrapped.episode_metrics()`` gives the running episode totals.
+    ``metrics`` (this slot: tasks, latency, energy split, violations, edge utilisation, ...),
+    ``reward_terms``, ``action_repairs`` (count by kind), ``command`` (text of the last operator
+    command or None), ``command_id`` (1, 2, ... per command; 0 = none), ``goal`` (the label of the
+    ground-truth goal, for logging), ``goal_explanation`` (on the step the ground-truth goal
+    changes or expires, a plain-language account of which weights changed, quoting the command;
+    else None), ``goal_channel`` (the mode) and ``interpretation``: with
+    ``goal_channel="interpreted"`` a dict ``{"label", "refused", "error", "explanation"}`` (the
+    label of the interpreted goal in force; whether the interpreter refused the last command, and
+    its ``CommandError`` message, a refused command leaving the previous interpreted goal in force;
+    on the step a goal changes or a command is refused, a one-paragraph plain-language
+    explanation of which weights changed and why, quoting the command, else None), otherwise None.
+    ``env.unwrapped.episode_metrics()`` gives the running episode totals.
 
-        ## Arguments
+    ## Arguments
 
-        ``gym.make("VEC-v0", render_mode=None, commands=(), goal_channel="interpreted", interpreter=None,
-        **config)``
-        where ``config`` holds any field of ``vecgym.VECConfig`` (``preset`` = "paper" | "corridor",
-        whose values apply under the others; ``n_vehicles``, ``n_max``, ``n_task_types``, ``slot_s``,
-        ``strict``, the radio, tasks, traffic events, the noise levels, ...). A bad
-        value raises ``ValueError`` naming the field and the allowed range. ``commands`` is the operator
-        command schedule, a sequence of ``vecgym.ScheduledCommand(slot, text, goal)``: each is issued
-        (see ``issue_command``) before the step of time slot ``slot``, every episode; it is not part of
-        the physics config. ``goal_channel`` (one of ``GOAL_CHANNELS``) selects what the observation's
-        `goal` holds (see above). ``interpreter`` (``goal_channel="interpreted"`` only) replaces
-        ``parse_command``: any callable ``text -> GoalSpec`` that raises ``CommandError`` to refuse, e.g.
-        ``agents.llm.GoalPlanner`` (an env holding an unpicklable interpreter does not pickle).
+    ``gym.make("VEC-v0", render_mode=None, commands=(), goal_channel="interpreted", interpreter=None,
+    **config)``
+    where ``config`` holds any field of ``vecgym.VECConfig`` (``preset`` = "paper" | "corridor",
+    whose values apply under the others; ``n_vehicles``, ``n_max``, ``n_task_types``, ``slot_s``,
+    ``strict``, the radio, tasks, traffic events, the noise levels, ...). A bad
+    value raises ``ValueError`` naming the field and the allowed range. ``commands`` is the operator
+    command schedule, a sequence of ``vecgym.ScheduledCommand(slot, text, goal)``: each is issued
+    (see ``issue_command``) before the step of time slot ``slot``, every episode; it is not part of
+    the physics config. ``goal_channel`` (one of ``GOAL_CHANNELS``) selects what the observation's
+    `goal` holds (see above). ``interpreter`` (``goal_channel="interpreted"`` only) replaces
+    ``parse_command``: any callable ``text -> GoalSpec`` that raises ``CommandError`` to refuse, e.g.
+    ``agents.llm.GoalPlanner`` (an env holding an unpicklable interpreter does not pickle).
 
-        ## Version History
+    ## Version History
 
-        * v0: initial release; the ``commands`` and ``goal_channel`` arguments added; physics v2
-          (presets, cells and handover, radio map, drops at cap deadlines, DVFS edge energy, new
-          observation keys ``cell``, ``holder``, ``distance_to_handover_m``, ``downlink_backlog_kbit``);
-          the ``interpreter`` argument and ``info["interpretation"]["explanation"]`` added.
+    * v0: initial release; the ``commands`` and ``goal_channel`` arguments added; physics v2
+      (presets, cells and handover, radio map, drops at cap deadlines, DVFS edge energy, new
+      observation keys ``cell``, ``holder``, ``distance_to_handover_m``, ``downlink_backlog_kbit``);
+      the ``interpreter`` argument and ``info["interpretation"]["explanation"]`` added.
     """
 
     GOAL_CHANNELS: ClassVar[tuple[str, ...]] = GOAL_CHANNELS
