@@ -92,8 +92,8 @@ def _fairness_sentence(old: GoalSpec, new: GoalSpec) -> str | None:
 
 def _duration_sentence(new: GoalSpec) -> str:
     if new.duration_s is None:
-        return "It holds until another command replaces it."
-    return f"It holds for {_fmt(new.duration_s)} s, then the balanced goal returns."
+        return "It holds until another command replaces it"
+    return f"It holds for {_fmt(new.duration_s)} s, then the balanced goal returns"
 
 
 def explain_goal_change(
@@ -133,6 +133,6 @@ def explain_goal_change(
     tail = (
         ""
         if expired or (new == BALANCED and new.duration_s is None)
-        else " " + _duration_sentence(new) + _quotes(ev, "duration")
+        else " " + _duration_sentence(new) + _quotes(ev, "duration") + "."
     )
     return f"{head} {body}{tail}"
