@@ -240,3 +240,21 @@ def test_a_solver_explains_its_last_decision() -> None:
         obs, _, _, _, info = env.step(agent.act(obs, info))
     text = agent.explain()
     assert text is not None and "Cost J" in text and "Server 0 CPU" in text
+
+
+def test_the_llm_planner_serves_as_the_env_goal_channel_interpreter(loopback: Any) -> None:
+    import gymnasium as gym
+
+    from agents.llm.connect import make_backend
+
+    backend = make_backend(base_url=loopback.base_url, model=loopback.model, timeout_s=5.0)
+    planner = GoalPlanner(backend, CallLog("channel", None))
+    env = gym.make("VEC-v0", n_vehicles=5.0, interpreter=planner)
+    env.reset(seed=0)
+    env.unwrapped.issue_command("Prioritize vehicles 3 and 12 for 90 s")
+    obs, *_, info = env.step(env.action_space.sample() * 0)
+    np.testing.assert_array_equal(obs["goal"], parse_command("Prioritize vehicles 3 and 12 for 90 s").vector())
+    env.unwrapped.issue_command("Make it stop raining")  # the planner refuses: the goal stays
+    obs, *_, info = env.step(env.action_space.sample() * 0)
+    assert info["interpretation"]["refused"] and info["interpretation"]["label"] == "priority_v3_v12"
+    assert planner.log.calls == 2 and planner.log.ok == 1 and planner.log.fallback == {"llm_refused": 1}
