@@ -1,5 +1,6 @@
 """The LLM safety filter (agents.llm.safety): the solver's own decision passes, a hijacked answer is
-replaced, the margin's boundary, infinite and non-finite answers, the env's projection."""
+replaced, an overloaded queue is charged no more than the reward's cap, the margin's boundary,
+infinite and non-finite answers, the env's projection."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import math
 import numpy as np
 import pytest
 
-from agents.llm.safety import SafetyFilter, Verdict, decision_terms, executed, pass_prices
+from agents.llm.safety import SafetyFilter, Verdict, capped_terms, decision_terms, executed, pass_prices
 from agents.lyapunov import DPPAgent, SPDPPAgent, model_terms, pass_state
+from agents.lyapunov.problem import QOS_QUEUES, queue_qos_costs
 from vecgym import scenarios
 
 
@@ -68,6 +70,70 @@ def test_hijacked_answer_rejected_on_multi_vehicle_slot(slots):
         assert math.isfinite(v.answer_cost) and v.answer_cost > 2.0 * v.solver_cost
         assert v.worst_terms[0][0] == "qos_edge" and v.worst_terms[0][1] > 0.0
     assert filt.stats()["rejected_by_reason"] == {"cost_excess": len(slots), "infinite_cost": len(slots)}
+
+
+def test_overloaded_local_within_the_cap_passes(slots):
+    """The solver's decision with its busiest vehicle keeping all its work local: the model prices
+    that vehicle's CPU overload along its tangent (hundreds of times J(solver)); the reward charges
+    those tasks at most qos_cost_cap deadlines each, and the capped cost stays within the margin."""
+    filt = SafetyFilter()
+    for p, act, _, _ in slots:
+        sw, sa = executed(p, act[0], act[1])
+        n = np.flatnonzero(p.active)[np.argmax(p.work.mean(0).sum(1)[p.active])]
+        w = sw.copy()
+        w[n] = 0.0
+        uncapped = sum(decision_terms(p, w, sa).values())
+        assert uncapped > 100.0 * filt.allowed(sum(decision_terms(p, sw, sa).values()))  # the old rule's reject
+        qc = queue_qos_costs(p, w, sa, pass_prices(p, w))
+        assert qc["qos_local"][n] > 100.0 * qc["cap_local"][n]  # overloaded, far above its bound
+        v = filt.check(p, w, sa, act[0], act[1])
+        assert v.accepted and v.reason is None and 0.0 < v.excess < v.allowed - v.solver_cost
+        assert v.answer_cost == pytest.approx(sum(capped_terms(p, w, sa).values()))
+        assert v.worst_terms[0][0] == "qos_local"
+        grew = capped_terms(p, w, sa)["qos_local"] - capped_terms(p, sw, sa)["qos_local"]
+        assert v.worst_terms[0][1] == pytest.approx(grew)
+        assert grew <= qc["cap_local"][n] * (1 + 1e-12)  # no more than the reward's bound
+
+
+def test_queue_costs_and_bounds(slots):
+    """queue_qos_costs splits model_terms' QoS by vehicle; its bounds are tasks × q·D_eff·cap."""
+    for p, act, _, other in slots[:4]:
+        cfg = p.cfg
+        deadline = np.asarray(cfg.per_type("deadline_s"))
+        u = p.q * deadline  # q·D_eff: a task's cost at one deadline, the same for every type of a vehicle
+        assert np.allclose(u[p.active], u[p.active][:, :1])
+        for w, a in ((act[0], act[1]), (other[0], other[1])):
+            w, a = executed(p, w, a)
+            mt, qc = model_terms(p, w, a), queue_qos_costs(p, w, a)
+            for queue in ("local", "uplink", "downlink"):
+                assert float(qc[f"qos_{queue}"].sum()) == mt[f"qos_{queue}"]
+            assert float(qc["qos_edge"].sum()) == pytest.approx(mt["qos_edge"], rel=1e-12)
+            assert (qc["qos_edge"][~p.held] == 0.0).all()
+            for queue in QOS_QUEUES:
+                assert (qc[f"cap_{queue}"] >= 0.0).all() and (qc[f"cap_{queue}"][~p.active] == 0.0).all()
+            # Local: (new tasks kept local + backlog / mean task size) × u × cap.
+            ps = pass_prices(p, w)
+            tasks = ((1.0 - w) * p.tasks.mean(0)).sum(1) + np.where(ps.size["local"] > 0, p.local / ps.size["local"], 0)
+            assert np.allclose(qc["cap_local"], cfg.qos_cost_cap * tasks * u[:, 0])
+            # Edge: the queue's backlog and new tasks.
+            tasks = np.where(p.held[:, None], p.edge / p.cycles + w * p.tasks.mean(0), 0.0).sum(1)
+            assert np.allclose(qc["cap_edge"], cfg.qos_cost_cap * tasks * u[:, 0])
+            # D_eff scales the bound (deadline_scale), not the cost.
+            qc2 = queue_qos_costs(p, w, a, deadline_s=2.0 * deadline)
+            for queue in QOS_QUEUES:
+                assert np.allclose(qc2[f"cap_{queue}"], 2.0 * qc[f"cap_{queue}"])
+                assert np.array_equal(qc2[f"qos_{queue}"], qc[f"qos_{queue}"])
+            # The filter's terms: capped QoS, the model's energy.
+            ct = capped_terms(p, w, a)
+            for k, v in mt.items():
+                if k.startswith("energy"):
+                    assert ct[k] == v
+                else:
+                    q = k.removeprefix("qos_")
+                    assert ct[k] == pytest.approx(float(np.minimum(qc[k], qc[f"cap_{q}"]).sum()), rel=1e-12)
+                    assert ct[k] <= v * (1 + 1e-12)
+    with pytest.raises(ValueError):
+        capped_terms(p, w, a, deadline_scale=0.0)
 
 
 def test_margin_boundary(slots):

@@ -256,3 +256,103 @@ def model_terms(p: SlotProblem, w: np.ndarray, a: np.ndarray, ps: PassState | No
 def model_cost(p: SlotProblem, w: np.ndarray, a: np.ndarray, ps: PassState | None = None) -> float:
     """J(w, a): the model's cost of the decision, in the reward's units (mean over the horizon)."""
     return float(sum(model_terms(p, w, a, ps).values()))
+
+
+QOS_QUEUES = ("local", "uplink", "edge", "downlink")
+"""The queues of ``queue_qos_costs``: ``qos_<queue>`` matches the term of ``model_terms``."""
+
+
+def queue_qos_costs(
+    p: SlotProblem,
+    w: np.ndarray,
+    a: np.ndarray,
+    ps: PassState | None = None,
+    deadline_s: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The QoS part of J(w, a) per vehicle and queue, and the bound the reward puts on it.
+
+    Not used by the solvers (``model_terms`` is theirs, unchanged). Returns (M,) arrays (horizon
+    means, reward units):
+
+    * ``qos_local``, ``qos_uplink``, ``qos_downlink``: each vehicle's FIFO cost, as in
+      ``model_terms`` (their sums over the vehicles are its terms, bit for bit);
+    * ``qos_edge``: each vehicle's part of its server's edge cost: Σ_k c_k/a_k of its own queues
+      times the server's backlog dilution, plus the server's pooled M/G/1 wait split over the
+      vehicles in proportion to the new edge work each sends there (the wait is the new tasks');
+      +inf for a vehicle with an edge queue that has work and no share (its work would stall).
+      The sum over vehicles is ``model_terms``' ``qos_edge`` up to rounding;
+    * ``cap_<queue>``: the most the reward can charge for the tasks in that queue.
+
+    **The bound.** The reward charges a task its weight × min(latency / D_eff, cap) divided by the
+    reward's task normaliser (``vecgym.reward``; D_eff = deadline · goal.deadline_scale, cap =
+    ``cfg.qos_cost_cap``); a task failed or dropped is charged the whole cap. The model's price is
+    q = β_Q·ω / (D_eff · norm) per task-second (``agents.lyapunov.prices.slot_prices``), so the
+    model charges a task q·latency and the reward at most
+
+        q · D_eff · cap   per task   (= β_Q·ω·cap/norm: the same for every type of a vehicle).
+
+    The tasks in a queue this slot are the new ones the decision routes there (n_k of the horizon
+    slot, as in the model) plus the backlog as tasks: a FIFO's backlog B (cycles or bits) holds
+    B / s_B tasks, s_B the mean task size of the mix the model prices it with (``ps.size``), each
+    at the mix's mean q·D_eff (the same n-weighted mix as ``ps.psi``: ψ_B·s_B is its mean q); an
+    edge queue's backlog holds edge_k / cycles_k tasks of its own type. So, per vehicle,
+
+        cap_<queue> = cap · mean_h [ Σ_k n_k,h · q_k·D_eff,k + (B / s_B) · mean_mix(q·D_eff) ]
+
+    an upper bound: a backlog task has already been charged for its age. ``deadline_s`` (K,) is
+    D_eff, the goal's deadlines (default the config's, deadline_scale 1); ``ps`` the link rates
+    and backlog prices (default those of ``w``, as ``model_terms``).
+    """
+    cfg = p.cfg
+    ps = pass_state(p, w, a) if ps is None else ps
+    tau, f_v, F = cfg.slot_s, cfg.vehicle_cpu_hz, cfg.edge_cpu_hz
+    d_eff = np.asarray(cfg.per_type("deadline_s") if deadline_s is None else deadline_s, dtype=np.float64)
+    n_loc = (1.0 - w)[None] * p.tasks
+    n_up = w[None] * p.tasks
+    has_res = p.result_ratio > 0.0
+    q = p.q[None]
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r_loc = np.full(p.snr.shape, f_v) * p.active
+        loc = fifo_cost(n_loc, p.cycles, p.m2, q, p.local, ps.psi["local"], ps.size["local"], r_loc, tau)
+        up = fifo_cost(n_up, p.bits, p.m2, q, p.uplink, ps.psi["up"], ps.size["up"], ps.r_up, tau)
+        dl = fifo_cost(
+            n_up * has_res, p.bits * p.result_ratio, p.m2, q, p.downlink, ps.psi["dl"], ps.size["dl"], ps.r_dl, tau
+        )
+        out["qos_local"], out["qos_uplink"], out["qos_downlink"] = loc.mean(0), up.mean(0), dl.mean(0)
+        # Edge, per vehicle (model_terms: Σ_server [A·dilution + wait]).
+        e_in = edge_inputs(p, w)
+        S = _per_server(p, a)
+        stall = (e_in.c > 0.0) & (a <= 0.0)
+        own = np.where(e_in.c > 0.0, e_in.c / np.where(a > 0.0, a, 1.0), 0.0)
+        own = np.where(stall, math.inf, own).sum(1)
+        T, _ = _inv(S - e_in.load, _STABLE_EPS)
+        dilution = 1.0 + e_in.backlog_part * e_in.load * T
+        wait = pooled_wait_cost(e_in.qn, e_in.v, S, e_in.load, F, tau)
+        new_edge = np.where(p.held, (w * p.work.mean(0)).sum(1), 0.0)
+        total_new = _per_server(p, new_edge)[p.server]
+        frac = np.where(p.held & (total_new > 0.0), new_edge / np.where(total_new > 0.0, total_new, 1.0), 0.0)
+        srv = p.server
+        edge = np.where(own > 0.0, own * dilution[srv], 0.0) + np.where(frac > 0.0, wait[srv] * frac, 0.0)
+        out["qos_edge"] = np.where(p.held, edge, 0.0)
+    # The reward's bound: tasks in the queue × q·D_eff·cap each.
+    cap = float(cfg.qos_cost_cap)
+    u = p.q * d_eff[None, :]  # (M, K) a task's cost at one effective deadline
+    m = p.tasks.mean(0)
+    rate = np.asarray(cfg.per_type("task_rate_hz"), dtype=np.float64)
+    prior = (rate / rate.sum())[None, :]
+    for key, psk, new, frac_k, unit, backlog in (
+        ("local", "local", n_loc, 1.0 - w, p.cycles, p.local),
+        ("uplink", "up", n_up, w, p.bits, p.uplink),
+        ("downlink", "dl", n_up * has_res, w * has_res, p.bits * p.result_ratio, p.downlink),
+    ):
+        mix = frac_k * m  # the mix behind ps.psi / ps.size (pass_state)
+        mix = np.where(mix.sum(1, keepdims=True) > 0.0, mix, prior * (unit > 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u_mix = np.where(mix.sum(1) > 0.0, (mix * u).sum(1) / mix.sum(1), 0.0)
+            n_backlog = np.where(ps.size[psk] > 0.0, backlog / ps.size[psk], 0.0)
+        out[f"cap_{key}"] = cap * ((new * u[None]).sum(2).mean(0) + n_backlog * u_mix)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        edge_tasks = np.where(p.held[:, None], p.edge / p.cycles + w * m, 0.0)
+    out["cap_edge"] = cap * (edge_tasks * u).sum(1)
+    return out
