@@ -158,7 +158,10 @@ class SPLLMAgent(Agent):
     ) -> tuple[np.ndarray, str, str | None]:
         """The answer if the safety filter accepts it, else the solver's decision (a fallback)."""
         assert self.safety is not None and self.solver.last_problem is not None
-        verdict = self.safety.check_action(self.solver.last_problem, action, fallback)
+        goal = self.solver.goal
+        verdict = self.safety.check_action(
+            self.solver.last_problem, action, fallback, deadline_scale=goal.deadline_scale
+        )
         if verdict.accepted:
             return action, outcome, None
         rec["safety"] = verdict.describe()
