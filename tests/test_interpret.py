@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from vecgym.goals import CommandError, CommandRefused, GoalSpec, parse_command
-from vecgym.interpret import Evidence, Reading, interpret
+from vecgym.interpret import DEPRIORITY_WEIGHT, PRIORITY_WEIGHT, Evidence, Reading, interpret
 from vecgym.interpret import _parse as cache
 from vecgym.interpret.corpus import load_corpus, main, score
 from vecgym.interpret.normalize import stem, tokenize, words_to_digits
@@ -315,3 +315,51 @@ def test_decisions_are_fast() -> None:
     cached = run()
     assert cached < 1e-3, cached
     assert uncached < 20e-3, uncached
+
+
+# --- the broadened vocabulary: constructions, not single phrasings --------------------------------
+@pytest.mark.parametrize(
+    ("text", "label", "duration"),
+    [
+        ("Make responses snappier", "low_latency", None),  # a latency noun placed by a low-latency word
+        ("Reduce latency across the fleet for half an hour", "low_latency", 1800.0),
+        ("We can live with slower responses for 20 minutes", "relaxed_deadlines", 1200.0),
+        ("No special treatment for anyone", "fairness", None),
+        ("Let's be greener today", "energy_saving", None),  # "today": time of issue, until replaced
+        ("Switch back to balanced mode", "balanced", None),
+        ("Save energy at the cost of latency", "energy_saving", None),  # not "save energy cost" + a stray noun
+        ("Faster, even if it costs more energy", "low_latency", None),
+        ("Everyone but vehicle 3 gets priority", "low_priority_v3", None),
+    ],
+)  # fmt: skip
+def test_broadened_constructions(text: str, label: str, duration: float | None) -> None:
+    goal = parse_command(text)
+    assert (goal.label, goal.duration_s) == (label, duration)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Save energy for today", "bad_duration"),  # an end of day the interpreter has no clock for
+        ("Go back to the previous mode", "unknown_words"),  # the previous goal is not "balanced"
+        ("Turn on more servers", "out_of_scope"),
+        ("Turn on the edge server", "out_of_scope"),
+        ("Don't let anyone starve except the trucks", "no_intent"),
+        ("Prioritize anyone", "no_intent"),
+    ],
+)
+def test_broadening_keeps_refusals(text: str, reason: str) -> None:
+    with pytest.raises(CommandRefused) as e:
+        parse_command(text)
+    assert e.value.reason == reason
+
+
+@pytest.mark.parametrize("x", ["vehicle 3", "buses", "ambulances"])
+@pytest.mark.parametrize("y", ["vehicle 12", "trucks", "passenger cars"])
+def test_a_verb_after_an_operator_target_keeps_the_polarity(x: str, y: str) -> None:
+    for text in (f"Everyone except {x} gets priority", f"All but {x} should go first"):
+        goal = parse_command(text)
+        assert PRIORITY_WEIGHT not in (*goal.vehicle_weights.values(), *goal.class_weights.values()), text
+    goal = parse_command(f"{x} rather than {y} should get priority")
+    assert DEPRIORITY_WEIGHT not in (*goal.vehicle_weights.values(), *goal.class_weights.values())
+    assert len(goal.vehicle_weights) + len(goal.class_weights) == 1

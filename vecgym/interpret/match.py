@@ -1,10 +1,13 @@
 """Step 3 of the pipeline: phrases, matched longest-first over the tokens the quantity pass left.
 
 At each token the longest table entry starting there wins; refusing entries (injections, out of
-scope) are matched in a first pass, so that no reading phrase can hide them. Inside an entry the command may have
-extra skippable words ("save *a bit of* energy" matches "save energy"; "a bit" is then read on its
-own as mildness); quantities and other content words break an entry. Skippable words that no entry
-uses are dropped; any other word is a leftover, which the interpreter refuses by name.
+scope) are matched in a first pass, so that no reading phrase can hide them, and concessive idioms
+("at the cost of latency", "even if it costs more energy") in a second, so that a phrase starting
+earlier cannot swallow their first words ("save energy [at the] cost" is not "save energy cost").
+Inside an entry the command may have extra skippable words ("save *a bit of* energy" matches
+"save energy"; "a bit" is then read on its own as mildness); quantities and other content words
+break an entry. Skippable words that no entry uses are dropped; any other word is a leftover, which
+the interpreter refuses by name.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ MAX_GAP = 3
 TRANSPARENT_KINDS = frozenset({"mild"})
 #: Kinds matched in a first pass, so that a reading phrase starting earlier cannot hide them.
 REFUSING = frozenset({"injection", "out_of_scope"})
+#: Concessive idioms, matched in a second pass: (kinds, first stems); at least three stems long.
+CONCESSIVE_KINDS = frozenset({"accept_energy", "relaxed_deadlines"})
+CONCESSIVE_FIRST = frozenset({"at", "even"})
 #: Quantities an entry may straddle.
 GAP_KINDS = frozenset({"factor", "duration"})
 #: Words that make a singular class noun mean the whole class ("every truck").
@@ -40,11 +46,11 @@ def match(tokens: list[Token], quantities: dict[int, Unit], t: Tables) -> Matche
     taken = {i for u in quantities.values() for i in u.indices}
     gaps = frozenset(i for u in quantities.values() if u.kind in GAP_KINDS for i in u.indices)
     units: list[Unit] = list(quantities.values())
-    for first_pass in (True, False):  # refusing phrases first: they win wherever they start
+    for rank in (0, 1, 2):  # refusing phrases first: they win wherever they start; then concessions
         for i in range(len(tokens)):
             if i in taken:
                 continue
-            found = _longest(tokens, i, taken - gaps, t, transparent | gaps, first_pass)
+            found = _longest(tokens, i, taken - gaps, t, transparent | gaps, rank)
             if found is not None:
                 phrase, indices = found
                 taken.update(indices)
@@ -61,15 +67,24 @@ def _transparent(t: Tables) -> frozenset[str]:
 
 
 def _longest(
-    tokens: list[Token], i: int, taken: set[int], t: Tables, transparent: frozenset[str | int], refusing: bool
+    tokens: list[Token], i: int, taken: set[int], t: Tables, transparent: frozenset[str | int], rank: int
 ) -> tuple[Phrase, tuple[int, ...]] | None:
     for phrase in t.phrases.get(tokens[i].stem, ()):
-        if (phrase.kind in REFUSING) != refusing:
+        if _rank(phrase) != rank:
             continue
         indices = _match_at(tokens, i, phrase.stems, taken, transparent)
         if indices is not None:
             return phrase, indices
     return None
+
+
+def _rank(phrase: Phrase) -> int:
+    """The pass an entry is matched in: 0 refusing, 1 concessive idiom, 2 the rest."""
+    if phrase.kind in REFUSING:
+        return 0
+    if phrase.kind in CONCESSIVE_KINDS and phrase.stems[0] in CONCESSIVE_FIRST and len(phrase.stems) >= 3:
+        return 1
+    return 2
 
 
 def _match_at(

@@ -5,12 +5,15 @@ follows (not a target or an operator: "buses and trucks" stay together). In a cl
 
 * each unit's polarity is the nearest operator before it: none (asked for), ``not`` / ``over``
   (left unchanged: "prioritize vehicle 3, not vehicle 4", "latency over energy") or ``except``
-  (the opposite of the clause's direction: "prioritize everyone except vehicle 3" lowers 3);
+  (the opposite of the clause's direction: "prioritize everyone except vehicle 3" lowers 3); a
+  raising or lowering word after an operator's target is the clause's verb and ends the operator's
+  reach ("everyone but vehicle 3 gets priority", "vehicle 3, not vehicle 4, goes first");
 * the direction is raise (a raising cue, or a comparative "buses before cars") or lower;
 * named targets take the direction; with none, a latency wish in the clause raises them
   ("low latency for vehicle 7") and is then not network-wide;
 * trade-off nouns ("energy", "latency") mean a mode only after a raising word ("prioritize latency
-  over energy"); mildness attaches to the clause's mode; a cancelling word cancels its clause.
+  over energy"); a latency noun is also placed by a low-latency word in its clause ("make responses
+  snappier"); mildness attaches to the clause's mode; a cancelling word cancels its clause.
 
 Whatever a clause cannot place is a refusal, never dropped.
 """
@@ -111,18 +114,24 @@ def _polarities(units: list[Unit], slots: Slots, name: Namer) -> _Clause | None:
     unchanged: list[tuple[Unit, Unit]] = []
     excepted: list[tuple[Unit, Unit]] = []
     op: Unit | None = None
+    op_target = False  # the operator has reached a target
     for u in units:
         if u.kind == "operator":
             if u.value == "not" and not live:
                 slots.refusals.append(_negation(u, units, name))
                 return None
-            op = u
+            op, op_target = u, False
+        elif op is not None and op_target and u.kind in {"raise", "lower"}:
+            op = None  # the clause's verb after "everyone but vehicle 3": it ends the operator's reach
+            live.append(u)
         elif op is None:
             live.append(u)
         elif op.value == "except":
             excepted.append((op, u))
+            op_target = op_target or u.kind in TARGETS
         else:
             unchanged.append((op, u))
+            op_target = op_target or u.kind in TARGETS
     return _Clause(live, unchanged, excepted)
 
 
@@ -228,7 +237,7 @@ def _modes(c: _Clause, direction: str | None, wishes: list[Unit], slots: Slots, 
     slots.modes += found
     _mild(c, found, slots, name)
     _factors(c, slots, name)
-    topics_ok = direction == "raise" or bool(kinds & DEADLINE_WORDS)
+    topics_ok = direction == "raise" or bool(kinds & DEADLINE_WORDS) or "low_latency" in kinds
     loose = [u for u in c.of("energy_topic") if direction != "raise"]
     loose += [u for u in c.of("latency_topic") if not topics_ok]
     loose += [u for u in c.of("deadline_topic") if not kinds & DEADLINE_WORDS]
