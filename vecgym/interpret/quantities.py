@@ -247,14 +247,48 @@ def _quarter_hour(r: _Reader, i: int) -> tuple[float, int, bool] | None:
 
 
 # --- factors and numeric targets -----------------------------------------------------------------
+#: Fractions that are deadline factors after "to"/"at" or before "of the deadline" ("tighten the
+#: deadlines to a quarter"); never after "by" ("cut deadlines by a third" would be 2/3, not 1/3).
+_FRACTIONS = {"half": 0.5, "third": 1 / 3, "quarter": 0.25, "fifth": 0.2, "tenth": 0.1}
+_FRACTION_LEADS = {"to", "at"}
+_DEADLINE_STEMS = {"deadlin", "deadline"}
+
+
 def _factor(r: _Reader, i: int) -> Unit | None:
+    """ "3x", "up to 2.5 times", "two and a half times", "by a factor of 5", "to a quarter"."""
     lead = r.seq(i, "factor_lead")
     k = i + lead
     value = r.number(k)
-    mark = r.seq(k + 1, "factor_marks")
-    if value is None or not mark:
+    if value is None:
+        return _fraction(r, i, lead)
+    end = k + 1
+    for half in (_HALF, _A_HALF):
+        if tuple(r.stem(end + n) for n in range(len(half))) == half:
+            value, end = value + 0.5, end + len(half)
+            break
+    mark = r.seq(end, "factor_marks")
+    if not mark and not (lead and r.stem(k - 2) == "factor" and r.stem(k - 1) == "of"):
         return None
-    return Unit("factor", value, tuple(range(i, k + 1 + mark)))
+    return Unit("factor", value, tuple(range(i, end + mark)))
+
+
+def _fraction(r: _Reader, i: int, lead: int) -> Unit | None:
+    k = i + lead
+    led = lead > 0 and r.stem(k - 1) in _FRACTION_LEADS
+    k += r.stem(k) in {"a", "one"}
+    value = _FRACTIONS.get(r.stem(k) or "")
+    if value is None:
+        return None
+    after = k + 1
+    while r.stem(after) in {"of", "the", "their", "all", "every", "each"}:
+        after += 1
+    if r.unit_at(after + (r.stem(after) in {"a", "an"})) is not None:
+        return None  # "a quarter of an hour" is a duration
+    if not led and r.stem(after) not in _DEADLINE_STEMS:
+        return None
+    if not led and i == k:
+        return None  # "half the deadline(s)" is a phrase of the tables
+    return Unit("factor", value, tuple(range(i, k + 1)))
 
 
 def _target(r: _Reader, i: int) -> Unit | None:

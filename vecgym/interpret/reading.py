@@ -26,7 +26,7 @@ from .constants import (
 from .match import match
 from .normalize import Token, shown_text, tokenize
 from .quantities import read_quantities
-from .slots import GLOBAL, Slots, clauses, read_clause
+from .slots import GLOBAL, Slots, clauses, read_clause, tradeoff_refusals
 from .tables import Tables, tables
 from .units import Refusal, Unit, first_refusal, span
 
@@ -106,6 +106,7 @@ def read(text: str) -> Reading:
         refusals.append(_leftover_refusal(matched.leftovers, cmd))
     _raise_first(refusals)
     units = list(matched.units)
+    _raise_first(tradeoff_refusals(units, cmd.name, lambda u: cmd.tokens[u.first].text.endswith("s")))
     slots = Slots()
     for clause in clauses([u for u in units if u.kind not in GLOBAL]):
         read_clause(clause, slots, cmd.name)
@@ -219,6 +220,13 @@ def _deadlines(slots: Slots, modes: set[str], evidence: list[Evidence], cmd: _Co
             raise Refusal("bad_factor", f"{said!r}: a deadline factor of 1 changes nothing")
         if not lo <= f <= hi:
             raise Refusal("bad_factor", f"{said!r}: deadline factors must lie in [{lo:g}, {hi:g}]")
+        against = "strict_deadlines" if f > 1 else "relaxed_deadlines"
+        if against in modes:
+            raise Refusal(
+                "contradiction",
+                f"{said!r}: the factor {'lengthens' if f > 1 else 'shortens'} the deadlines, but the command asks to "
+                f"{'tighten' if f > 1 else 'relax'} them",
+            )
         evidence.append(Evidence("deadline_factor", said))
         return f, {"relaxed_deadlines" if f > 1 else "strict_deadlines"}
     if "relaxed_deadlines" in modes and "strict_deadlines" not in modes:

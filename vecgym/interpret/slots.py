@@ -37,7 +37,7 @@ MODES = frozenset(
 LATENCY_WISHES = frozenset({"low_latency", "accept_energy"})
 DEADLINE_WORDS = frozenset({"relaxed_deadlines", "strict_deadlines", "factor", "deadline_factor"})
 #: Units read for the whole command, not per clause.
-GLOBAL = frozenset({"duration", "until_replaced", "neutral"})
+GLOBAL = frozenset({"duration", "until_replaced", "neutral", "context"})
 
 
 @dataclass
@@ -53,19 +53,88 @@ class Slots:
     refusals: list[Refusal] = field(default_factory=list)
 
 
+TOPICS = frozenset({"energy_topic", "latency_topic"})
+
+
 def clauses(units: list[Unit]) -> list[list[Unit]]:
-    """Split the (per-clause) units at hard breaks and at soft breaks before a new request."""
+    """Split the (per-clause) units at hard breaks and trade-off connectives, at soft breaks before a
+    new request, and at soft breaks between orderings ("vehicle 3 first, vehicle 8 last")."""
     out: list[list[Unit]] = [[]]
     for k, u in enumerate(units):
-        if u.kind == "break":
+        if u.kind in {"break", "tradeoff"}:
             out.append([])
         elif u.kind == "soft_break":
             nxt = units[k + 1] if k + 1 < len(units) else None
-            if nxt is not None and nxt.kind not in TARGETS | {"operator", "soft_break", "scope"}:
+            if nxt is not None and (
+                nxt.kind not in TARGETS | {"operator", "soft_break", "scope"} or _ordering_ends(out[-1], nxt)
+            ):
                 out.append([])
         else:
             out[-1].append(u)
     return [c for c in out if c]
+
+
+def _ordering_ends(clause: list[Unit], nxt: Unit) -> bool:
+    """A clause "<target> first" (its raising or lowering word after its target) is complete: a new
+    target after a comma starts the next ordering ("vehicle 3 first, vehicle 8 last")."""
+    return (
+        len(clause) >= 2
+        and clause[-1].kind in {"raise", "lower"}
+        and clause[-1].value == "ordinal"
+        and clause[-2].kind in NAMED | TOPICS
+        and nxt.kind in NAMED | TOPICS
+    )
+
+
+#: Kinds a trade-off clause ("... as long as every vehicle gets a fair share") may hold.
+TRADEOFF_CLAUSE = frozenset(
+    {"energy_saving", "low_latency", "accept_energy", "relaxed_deadlines", "strict_deadlines", "fairness", "equal"}
+)
+_TRADEOFF_EXTRA = frozenset({"all_target", "mild", "neutral", "scope", "context", "duration", "until_replaced"})
+
+
+#: What the operator gives up before a trade-off connective (latency, energy, a target's wait).
+CONCESSIONS = frozenset({"relaxed_deadlines", "accept_energy", "lower_or_relaxed"})
+
+
+def tradeoff_refusals(
+    units: list[Unit], name: Namer, verb_s: Callable[[Unit], bool] = lambda u: True
+) -> list[Refusal]:
+    """A trade-off connective ("if it", "as long as") is benign only between two understood requests
+    in one sentence: a concession before it (tolerated latency, spent energy, "can wait"), and after
+    it a clause of network-wide intents only (for "if it ...", a verb starting right after it,
+    ``verb_s``: "tolerate more latency if it saves battery"). Anything else is a condition on the
+    world or a delayed start, refused like "if"."""
+    refusals: list[Refusal] = []
+    for k, u in enumerate(units):
+        if u.kind != "tradeoff":
+            continue
+        before: list[Unit] = []
+        for x in reversed(units[:k]):
+            if x.kind in {"break", "tradeoff"}:
+                break
+            before.append(x)
+        after: list[Unit] = []
+        for x in units[k + 1 :]:
+            if x.kind in {"break", "tradeoff"}:
+                break
+            if x.kind != "soft_break":
+                after.append(x)
+        concessions = [x for x in before if x.kind in CONCESSIONS]
+        intents = [x for x in after if x.kind in TRADEOFF_CLAUSE]
+        ok = bool(concessions) and bool(intents) and all(x.kind in TRADEOFF_CLAUSE | _TRADEOFF_EXTRA for x in after)
+        if ok and u.value == "if":  # "if it saves battery": a verb right after "if it", not "if it's fair"
+            ok = after[0].kind in TRADEOFF_CLAUSE and after[0].first == u.last + 1 and verb_s(after[0])
+        if not ok:
+            refusals.append(
+                Refusal(
+                    "bad_duration",
+                    f"{name(u)!r}: conditional or delayed requests are not supported; a command takes effect now "
+                    "(a trade-off between two requests is fine: 'tolerate more latency if it saves energy')",
+                    (name(u),),
+                )
+            )
+    return refusals
 
 
 @dataclass
@@ -237,6 +306,9 @@ def _modes(c: _Clause, direction: str | None, wishes: list[Unit], slots: Slots, 
     slots.modes += found
     _mild(c, found, slots, name)
     _factors(c, slots, name)
+    if _ordered_last(c, direction):
+        slots.unchanged += [(None, [*c.of("lower"), u]) for u in c.of(*TOPICS)]
+        return
     topics_ok = direction == "raise" or bool(kinds & DEADLINE_WORDS) or "low_latency" in kinds
     loose = [u for u in c.of("energy_topic") if direction != "raise"]
     loose += [u for u in c.of("latency_topic") if not topics_ok]
@@ -245,6 +317,12 @@ def _modes(c: _Clause, direction: str | None, wishes: list[Unit], slots: Slots, 
     if loose:
         slots.refusals.append(_unplaced(loose, name))
     _unused_cues(c, found, slots, name)
+
+
+def _ordered_last(c: _Clause, direction: str | None) -> bool:
+    """ "energy second", "latency last": a trade-off noun put behind another request; it asks for
+    nothing (the other clause says what comes first) and is read as unchanged."""
+    return direction == "lower" and c.kinds() <= TOPICS | {"lower"} and bool(c.of(*TOPICS)) and not c.excepted
 
 
 def _mild(c: _Clause, found: list[tuple[str, list[Unit]]], slots: Slots, name: Namer) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -77,6 +78,9 @@ def _entries(data: dict[str, Any], function: frozenset[str]) -> Iterable[Phrase]
         yield Phrase(stems_of(word), "break", source=word)
     for word in data["structure"]["soft_break"]:
         yield Phrase(stems_of(word), "soft_break", source=word)
+    for form in ("tradeoff_if", "tradeoff_while"):
+        for word in data["structure"][form]:
+            yield Phrase(stems_of(word), "tradeoff", form.removeprefix("tradeoff_"), source=word)
     for polarity, words in data["operators"].items():
         for word in words:
             yield Phrase(stems_of(word), "operator", polarity, source=word)
@@ -87,8 +91,13 @@ def _entries(data: dict[str, Any], function: frozenset[str]) -> Iterable[Phrase]
     for word, factor in data["deadline_factor"].items():
         yield Phrase(_key(word, function), "deadline_factor", float(factor), source=word)
     for combo in data["combos"]:
-        for first, second in itertools.product(combo["first"], combo["second"]):
+        firsts = [*combo["first"], *(d for a in combo.get("degrees", ()) for d in degrees(a))]
+        for first, second in itertools.product(dict.fromkeys(firsts), combo["second"]):
             yield Phrase(_key(f"{first} {second}", function), combo["kind"], source=f"{first} {second}")
+        # the passive of every verb of the combo: "energy consumption should be minimised"
+        for verb, second in itertools.product(combo.get("passive", ()), combo["second"]):
+            stems = (*_key(second, function), BE, *stems_of(verb))
+            yield Phrase(stems, combo["kind"], source=f"{second} be {verb}")
     for cls, words in data["classes"].items():
         for word in words:
             yield Phrase(_key(word, function), "class", cls, source=word)
@@ -99,6 +108,28 @@ def _entries(data: dict[str, Any], function: frozenset[str]) -> Iterable[Phrase]
             yield Phrase(_key(word, function), "out_of_scope", reason, source=word)
     for word in data["injection"]["phrases"]:
         yield Phrase(_key(word, function), "injection", source=word)
+
+
+#: The stem an entry uses for "a form of 'to be'" (a passive: "latency should be reduced").
+BE = "@be"
+#: Forms of "to be" (and "get") a passive's ``BE`` matches, as stems.
+BE_FORMS = frozenset({"be", "is", "are", "was", "were", "been", "being", "get", "got"})
+
+
+def degrees(adjective: str) -> tuple[str, ...]:
+    """An adjective and its comparative and superlative ("low" -> "lower", "lowest"; "big" ->
+    "bigger"; "snappy" -> "snappier"; "little" -> "less", "least")."""
+    irregular = {"good": ("better", "best"), "little": ("less", "least"), "bad": ("worse", "worst")}
+    a = adjective
+    if a in irregular:
+        return (a, *irregular[a])
+    if a.endswith("y") and len(a) > 3:
+        return a, a[:-1] + "ier", a[:-1] + "iest"
+    if a.endswith("e"):
+        return a, a + "r", a + "st"
+    if len(a) <= 4 and re.fullmatch(r"[^aeiou]*[aeiou][^aeiouwxy]", a):
+        return a, a + a[-1] + "er", a + a[-1] + "est"
+    return a, a + "er", a + "est"
 
 
 #: Kinds that may share a key: the later table wins (a refusal over a reading).
