@@ -17,7 +17,7 @@ from vecgym.interpret import DEPRIORITY_WEIGHT, PRIORITY_WEIGHT, Evidence, Readi
 from vecgym.interpret import _parse as cache
 from vecgym.interpret.corpus import load_corpus, main, score
 from vecgym.interpret.normalize import stem, tokenize, words_to_digits
-from vecgym.interpret.tables import load, stems_of, tables
+from vecgym.interpret.tables import degrees, load, stems_of, tables
 
 ENERGY = {"beta_energy": 5.0, "beta_qos": 0.5}
 LATENCY = {"beta_energy": 0.2, "beta_qos": 5.0}
@@ -363,3 +363,125 @@ def test_a_verb_after_an_operator_target_keeps_the_polarity(x: str, y: str) -> N
     goal = parse_command(f"{x} rather than {y} should get priority")
     assert DEPRIORITY_WEIGHT not in (*goal.vehicle_weights.values(), *goal.class_weights.values())
     assert len(goal.vehicle_weights) + len(goal.class_weights) == 1
+
+
+# --- constructions by class: passive, degrees, change verbs, factors, orderings, trade-offs ----------
+@pytest.mark.parametrize(
+    ("text", "label", "scale"),
+    [
+        ("Power consumption has to be lowered", "energy_saving", 1.0),  # the passive of an intent verb
+        ("Delays should be slashed", "low_latency", 1.0),
+        ("Quality of service must be improved", "low_latency", 1.0),
+        ("Deadlines should be loosened", "relaxed_deadlines", 2.0),
+        ("Buses are to be given precedence", "bus_priority", 1.0),
+        ("The least possible battery use", "energy_saving", 1.0),  # comparative and superlative forms
+        ("Quicker response times everywhere", "low_latency", 1.0),
+        ("Shave a little off the delays", "low_latency_mild", 1.0),  # informal change verbs
+        ("Tilt slightly towards low power", "energy_saving_mild", 1.0),
+        ("Compress every deadline", "strict_deadlines", 0.5),
+        ("Stretch the deadlines by a factor of 4", "relaxed_deadlines", 4.0),  # factor phrasing
+        ("Deadlines may grow to two and a half times", None, None),
+        ("Squeeze the deadlines to a quarter", "strict_deadlines", 0.25),
+        ("Trucks first, buses last", "truck_priority+bus_low_priority", 1.0),  # orderings
+        ("Latency first, energy second", "low_latency", 1.0),
+        ("Allow more latency if it saves power", "energy_saving", 2.0),  # a trade-off after a concession
+        ("Slower responses are acceptable as long as no vehicle starves", "relaxed_deadlines+fairness", 2.0),
+        ("Be fair to all vehicles on the road", "fairness", 1.0),  # where the vehicles are
+    ],
+)  # fmt: skip
+def test_constructions_by_class(text: str, label: str | None, scale: float | None) -> None:
+    if label is None:  # "grow" is no verb the interpreter knows: refused, never guessed
+        with pytest.raises(CommandRefused):
+            parse_command(text)
+        return
+    goal = parse_command(text)
+    assert (goal.label, goal.deadline_scale) == (label, scale)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("If it saves power, allow more latency", "bad_duration"),  # a conditional start stays refused
+        ("Save energy in 5 minutes", "bad_duration"),
+        ("Save energy as long as nobody starves", "bad_duration"),  # no concession before the connective
+        ("Allow more latency as long as needed", "bad_duration"),  # nothing understood after it
+        ("Allow more latency if it's fair", "bad_duration"),  # "if it" needs a verb right after it
+        ("Allow more latency if it is quiet", "unknown_words"),
+        ("Power should not be saved", "unknown_words"),  # a negated passive is not a passive
+        ("Shrink the deadlines to 3x", "contradiction"),  # the factor goes against the verb
+        ("Extend the deadlines by a third", "unknown_words"),  # "by" a fraction: 4/3 or 1/3? refused
+        ("Vehicle 3 first, vehicle 8", "no_intent"),
+        ("Energy second", "no_intent"),
+        ("Close the road", "out_of_scope"),  # "road" outside "on the road" is traffic
+    ],
+)
+def test_constructions_keep_refusals(text: str, reason: str) -> None:
+    with pytest.raises(CommandRefused) as e:
+        parse_command(text)
+    assert e.value.reason == reason
+
+
+def test_degrees_of_an_adjective() -> None:
+    assert degrees("low") == ("low", "lower", "lowest")
+    assert degrees("big") == ("big", "bigger", "biggest")
+    assert degrees("snappy") == ("snappy", "snappier", "snappiest")
+    assert degrees("little") == ("little", "less", "least")
+
+
+_POLARITY_TARGETS = {
+    "vehicle 3": ("vehicle", 3),
+    "vehicle 12": ("vehicle", 12),
+    "buses": ("class", "bus"),
+    "trucks": ("class", "truck"),
+    "ambulances": ("class", "emergency"),
+    "passenger cars": ("class", "car"),
+}
+_RAISING = [
+    "Prioritize {}",
+    "Give priority to {}",
+    "{} should be prioritised",
+    "{} first",
+    "{} should be given precedence",
+]
+_LOWERING = [
+    "Deprioritize {}",
+    "{} can wait",
+    "{} last",
+    "{} should be deprioritised",
+    "{} should be given lower priority",
+]
+
+
+def _side_weight(goal: GoalSpec, key: tuple[str, int | str]) -> float | None:
+    kind, k = key
+    return (goal.vehicle_weights if kind == "vehicle" else goal.class_weights).get(k)  # type: ignore[call-overload]
+
+
+def test_polarity_self_check_has_no_wrong_side_reading() -> None:
+    """ "X, not Y", "X over Y", "all but X", "everyone except X", "X first, Y last" with raising and
+    lowering verbs over vehicles and classes: every reading puts each target on its side."""
+    wrong, read = [], 0
+    for x, y in ((a, b) for a in _POLARITY_TARGETS for b in _POLARITY_TARGETS if a != b):
+        kx, ky = _POLARITY_TARGETS[x], _POLARITY_TARGETS[y]
+        cases: list[tuple[str, float | None, float | None]] = []
+        for verbs, w, other in (
+            (_RAISING, PRIORITY_WEIGHT, DEPRIORITY_WEIGHT),
+            (_LOWERING, DEPRIORITY_WEIGHT, PRIORITY_WEIGHT),
+        ):
+            for verb in verbs:
+                cases += [(f"{verb.format(x)}, not {y}", w, None), (f"{verb.format(x)} rather than {y}", w, None)]
+                cases += [(verb.format(f"{q} {x}"), other, False) for q in ("all but", "everyone except")]  # type: ignore[misc]
+        cases += [
+            (f"{x} first, {y} last", PRIORITY_WEIGHT, DEPRIORITY_WEIGHT),
+            (f"{x} second, {y} first", DEPRIORITY_WEIGHT, PRIORITY_WEIGHT),
+        ]
+        for text, want_x, want_y in cases:
+            try:
+                goal = parse_command(text)
+            except CommandRefused:
+                continue
+            read += 1
+            if _side_weight(goal, kx) != want_x or (want_y is not False and _side_weight(goal, ky) != want_y):
+                wrong.append((text, goal.label))
+    assert not wrong, wrong[:5]
+    assert read > 500

@@ -11,9 +11,13 @@ The pipeline (one module per step; the vocabularies are data, in ``phrases.toml`
 2. ``quantities``: vehicle ids ("vehicles 3, 5 and 9", "v4", "3-6"), durations ("for the next
    minute", "an hour and a half"), deadline factors ("3x") and numeric targets (refused).
 3. ``match``: phrases of the tables, longest first at each word, skipping function words inside a
-   phrase; words in no phrase and not function words are leftovers (refused by name).
+   phrase; words in no phrase and not function words are leftovers (refused by name). The tables
+   generate constructions: the passive of every verb of a combination ("latency should be reduced")
+   and the comparative and superlative of its adjectives ("the lowest possible power draw").
 4. ``slots``: clauses, each unit's polarity from the nearest operator before it (not, over, than,
-   rather than, except, all but, ...), targets, direction, modes, mildness, cancellation.
+   rather than, except, all but, ...), targets, direction, modes, mildness, cancellation; orderings
+   ("vehicle 3 first, vehicle 8 last") and trade-off connectives ("tolerate more latency if it saves
+   battery": benign only after a concession, before network-wide intents) split clauses.
 5. ``reading``: refusals by precedence, the contradiction table, the ``GoalSpec``, its label and
    the evidence.
 

@@ -91,7 +91,18 @@ def _ordinals(units: list[Unit], tokens: list[Token]) -> list[Unit]:
     return out
 
 
+_TRANSPARENT: dict[int, tuple[Tables, frozenset[str]]] = {}
+
+
 def _transparent(t: Tables) -> frozenset[str]:
+    """The stems an entry may skip, computed once per ``Tables``."""
+    cached = _TRANSPARENT.get(id(t))
+    if cached is None or cached[0] is not t:
+        cached = _TRANSPARENT[id(t)] = (t, _compute_transparent(t))
+    return cached[1]
+
+
+def _compute_transparent(t: Tables) -> frozenset[str]:
     """Skippable stems, one-word mild stems, and the words of longer mild phrases that start no
     other entry ("save *a small amount of* power"); a skipped mild word must still be read as mild."""
     mild = [p for ps in t.phrases.values() for p in ps if p.kind in TRANSPARENT_KINDS]

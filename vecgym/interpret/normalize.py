@@ -23,8 +23,18 @@ CONTRACTIONS = {
     "haven't": "not", "hasn't": "not", "needn't": "not", "it's": "it", "that's": "that", "let's": "let",
     "i'm": "i", "we're": "we", "you're": "you", "they're": "they", "i'd": "i", "we'd": "we",
 }  # fmt: skip
-IRREGULAR = {"goes": "go", "busses": "bus", "buses": "bus", "lorries": "lorry", "people": "person", "children": "child",
-             "shrunk": "shrink", "shrank": "shrink", "kept": "keep", "brought": "bring"}
+IRREGULAR = {
+    "goes": "go",
+    "busses": "bus",
+    "buses": "bus",
+    "lorries": "lorry",
+    "people": "person",
+    "children": "child",
+    "shrunk": "shrink",
+    "shrank": "shrink",
+    "kept": "keep",
+    "brought": "bring",
+}
 _OUR_ENDINGS = ("our", "ours", "oured", "ouring", "ourite", "ourites", "ouritism", "ourable")
 
 _SMALL = {

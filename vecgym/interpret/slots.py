@@ -97,9 +97,7 @@ _TRADEOFF_EXTRA = frozenset({"all_target", "mild", "neutral", "scope", "context"
 CONCESSIONS = frozenset({"relaxed_deadlines", "accept_energy", "lower_or_relaxed"})
 
 
-def tradeoff_refusals(
-    units: list[Unit], name: Namer, verb_s: Callable[[Unit], bool] = lambda u: True
-) -> list[Refusal]:
+def tradeoff_refusals(units: list[Unit], name: Namer, verb_s: Callable[[Unit], bool] = lambda u: True) -> list[Refusal]:
     """A trade-off connective ("if it", "as long as") is benign only between two understood requests
     in one sentence: a concession before it (tolerated latency, spent energy, "can wait"), and after
     it a clause of network-wide intents only (for "if it ...", a verb starting right after it,
