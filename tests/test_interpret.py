@@ -442,6 +442,8 @@ _RAISING = [
     "{} should be prioritised",
     "{} first",
     "{} should be given precedence",
+    "Raise the QoS weight of {}",
+    "Give more importance to {}",
 ]
 _LOWERING = [
     "Deprioritize {}",
@@ -449,6 +451,8 @@ _LOWERING = [
     "{} last",
     "{} should be deprioritised",
     "{} should be given lower priority",
+    "Lower the QoS weight of {}",
+    "Give less importance to {}",
 ]
 
 
@@ -470,7 +474,7 @@ def test_polarity_self_check_has_no_wrong_side_reading() -> None:
         ):
             for verb in verbs:
                 cases += [(f"{verb.format(x)}, not {y}", w, None), (f"{verb.format(x)} rather than {y}", w, None)]
-                cases += [(verb.format(f"{q} {x}"), other, False) for q in ("all but", "everyone except")]  # type: ignore[misc]
+                cases += [(verb.format(f"{q} {x}"), other, False) for q in ("all but", "everyone except", "all vehicles but")]  # type: ignore[misc]
         cases += [
             (f"{x} first, {y} last", PRIORITY_WEIGHT, DEPRIORITY_WEIGHT),
             (f"{x} second, {y} first", DEPRIORITY_WEIGHT, PRIORITY_WEIGHT),
@@ -484,4 +488,4 @@ def test_polarity_self_check_has_no_wrong_side_reading() -> None:
             if _side_weight(goal, kx) != want_x or (want_y is not False and _side_weight(goal, ky) != want_y):
                 wrong.append((text, goal.label))
     assert not wrong, wrong[:5]
-    assert read > 500
+    assert read > 700

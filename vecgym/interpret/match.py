@@ -129,9 +129,17 @@ def _longest(
     return None
 
 
+#: Raising / lowering entries with one of these words are matched with the refusing ones, so that
+#: the numeric "weight" does not hide a direction ("raise the QoS weight of vehicle 17"); a number
+#: after them is still refused ("raise the QoS weight of vehicle 17 to 5").
+DIRECTION_OVER_NUMERIC = frozenset({"weight"})
+
+
 def _rank(phrase: Phrase) -> int:
     """The pass an entry is matched in: 0 refusing, 1 concessive idiom, 2 the rest."""
     if phrase.kind in REFUSING | CONTEXT_OVER_REFUSAL:
+        return 0
+    if phrase.kind in {"raise", "lower"} and len(phrase.stems) > 1 and DIRECTION_OVER_NUMERIC & set(phrase.stems):
         return 0
     if phrase.kind in CONCESSIVE_KINDS and phrase.stems[0] in CONCESSIVE_FIRST and len(phrase.stems) >= 3:
         return 1

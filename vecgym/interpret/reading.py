@@ -105,13 +105,46 @@ def read(text: str) -> Reading:
     if matched.leftovers:
         refusals.append(_leftover_refusal(matched.leftovers, cmd))
     _raise_first(refusals)
-    units = list(matched.units)
+    _raise_first(_weight_values(matched.units, cmd))
+    units = _courtesy(list(matched.units), cmd, t)
     _raise_first(tradeoff_refusals(units, cmd.name, lambda u: cmd.tokens[u.first].text.endswith("s")))
     slots = Slots()
     for clause in clauses([u for u in units if u.kind not in GLOBAL]):
         read_clause(clause, slots, cmd.name)
     _raise_first(slots.refusals)
     return _compose(slots, [u for u in units if u.kind in GLOBAL], cmd)
+
+
+def _weight_values(units: tuple[Unit, ...], cmd: _Command) -> list[Refusal]:
+    """ "Raise the QoS weight of vehicle 2 to 5": with a weight named, "to / at <number>" may be a value
+    for it, not the end of an id range; such a command is refused as a numeric target."""
+    named = [u for u in units if u.kind in {"raise", "lower"} and any(cmd.tokens[i].stem == "weight" for i in u.indices)]
+    toks = cmd.tokens
+    if named and any(toks[i].stem in {"to", "at", "by"} and toks[i + 1].number is not None for i in range(len(toks) - 1)):
+        u = named[0]
+        return [Refusal("out_of_scope", f"{cmd.name(u)!r}: goals are set in words, not by numeric parameters or targets", (cmd.name(u),))]
+    return []
+
+
+def _courtesy(units: list[Unit], cmd: _Command, t: Tables) -> list[Unit]:
+    """Courtesy frames with the polite subjunctive ("I'd be grateful if vehicle 3 could be given
+    priority") carry no intent and are dropped, but only with a modal ("could", "would", "might")
+    after them in their clause, before any comma or other break; otherwise the "if" is a condition on
+    the world ("I'd be grateful if traffic is light, ...") and is refused like "if"."""
+    out: list[Unit] = []
+    for k, u in enumerate(units):
+        if u.kind != "courtesy_if":
+            out.append(u)
+            continue
+        end = next((x.first for x in units[k + 1 :] if x.kind in {"break", "soft_break", "tradeoff"}), len(cmd.tokens))
+        if not any(cmd.tokens[i].stem in t.courtesy_modals for i in range(u.last + 1, end)):
+            raise Refusal(
+                "bad_duration",
+                f"{cmd.name(u)!r}: conditional requests are not supported; a command takes effect now "
+                "(a polite request is fine: 'I'd be grateful if you could save energy')",
+                (cmd.name(u),),
+            )
+    return out
 
 
 def _raise_first(refusals: list[Refusal]) -> None:

@@ -50,6 +50,7 @@ class Tables:
     singular_nouns: frozenset[str]
     injection_characters: frozenset[str]
     injection_categories: frozenset[str]
+    courtesy_modals: frozenset[str] = frozenset()
 
 
 def stems_of(text: str) -> tuple[str, ...]:
@@ -78,6 +79,8 @@ def _entries(data: dict[str, Any], function: frozenset[str]) -> Iterable[Phrase]
         yield Phrase(stems_of(word), "break", source=word)
     for word in data["structure"]["soft_break"]:
         yield Phrase(stems_of(word), "soft_break", source=word)
+    for word in data["structure"]["courtesy_if"]:
+        yield Phrase(stems_of(word), "courtesy_if", source=word)
     for form in ("tradeoff_if", "tradeoff_while"):
         for word in data["structure"][form]:
             yield Phrase(stems_of(word), "tradeoff", form.removeprefix("tradeoff_"), source=word)
@@ -203,6 +206,7 @@ def load(data: dict[str, Any]) -> Tables:
         singular_nouns=frozenset(veh["singular_nouns"]),
         injection_characters=frozenset(data["injection"]["characters"]),
         injection_categories=frozenset(data["injection"]["categories"]),
+        courtesy_modals=_stem_set(data["structure"]["courtesy_modals"]),
     )
 
 
