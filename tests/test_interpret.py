@@ -478,6 +478,8 @@ def test_polarity_self_check_has_no_wrong_side_reading() -> None:
         cases += [
             (f"{x} first, {y} last", PRIORITY_WEIGHT, DEPRIORITY_WEIGHT),
             (f"{x} second, {y} first", DEPRIORITY_WEIGHT, PRIORITY_WEIGHT),
+            (f"{x} go first, {y} go last", PRIORITY_WEIGHT, DEPRIORITY_WEIGHT),
+            (f"{x} comes last, {y} comes first", DEPRIORITY_WEIGHT, PRIORITY_WEIGHT),
         ]
         for text, want_x, want_y in cases:
             try:

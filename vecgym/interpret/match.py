@@ -72,6 +72,8 @@ _ORDERED = frozenset({"vehicles", "class", "energy_topic", "latency_topic"})
 _AFTER_ORDINAL = frozenset({"break", "soft_break"})
 #: "first" and "last" as the ordinals they are (an ordering: "vehicle 3 first, vehicle 8 last").
 _FIRST_LAST = frozenset({"first", "last"})
+#: Verbs an ordinal may carry and stay one ("the ambulances go first, the trucks go last").
+_ORDINAL_VERBS = frozenset({"go", "com"})  # stems of go(es), come(s)
 
 
 def _ordinals(units: list[Unit], tokens: list[Token]) -> list[Unit]:
@@ -79,7 +81,11 @@ def _ordinals(units: list[Unit], tokens: list[Token]) -> list[Unit]:
     clause, lowers it like "last" (elsewhere "second" stays a vague duration and is refused)."""
     out = list(units)
     for k, u in enumerate(out):
-        if u.kind in {"raise", "lower"} and len(u.indices) == 1 and tokens[u.first].stem in _FIRST_LAST:
+        if (
+            u.kind in {"raise", "lower"}
+            and tokens[u.last].stem in _FIRST_LAST
+            and all(tokens[i].stem in _ORDINAL_VERBS for i in u.indices[:-1])
+        ):
             out[k] = Unit(u.kind, "ordinal", u.indices)
             continue
         if u.kind != "vague_duration" or len(u.indices) != 1 or tokens[u.first].stem not in ORDINALS:
