@@ -75,7 +75,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.lyapunov.problem import QOS_QUEUES, PassState, SlotProblem, link_rates, model_terms, queue_qos_costs
+from agents.lyapunov.problem import (
+    QOS_QUEUES,
+    PassState,
+    SlotProblem,
+    backlog_prices,
+    link_rates,
+    model_terms,
+    queue_qos_costs,
+)
 
 MARGIN_REL = 3.0
 """Relative slack over |J(solver)|: J(answer) up to 4·J(solver) (see the module docstring)."""
@@ -131,24 +139,9 @@ def executed(p: SlotProblem, w: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, 
 def pass_prices(p: SlotProblem, w: np.ndarray) -> PassState:
     """The part of ``agents.lyapunov.pass_state(p, w, a)`` that ``model_terms`` reads (link rates,
     backlog prices and task sizes: functions of w only), without the share-step fields (left
-    empty). Same arithmetic as ``pass_state``; ``tests/test_safety.py`` checks they agree."""
-    cfg = p.cfg
+    empty); ``tests/test_safety.py`` checks they agree."""
     r_up, r_dl = link_rates(p, w)
-    m = p.tasks.mean(0)
-    rate = np.asarray(cfg.per_type("task_rate_hz"), dtype=np.float64)
-    prior = (rate / rate.sum())[None, :]
-    psi, size = {}, {}
-    for key, frac, unit in (
-        ("local", 1.0 - w, p.cycles),
-        ("up", w, p.bits),
-        ("dl", w * (p.result_ratio > 0.0), p.bits * p.result_ratio),
-    ):
-        n = frac * m
-        n = np.where(n.sum(1, keepdims=True) > 0.0, n, prior * (unit > 0.0))
-        units = (n * unit).sum(1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            psi[key] = np.where(units > 0.0, (n * p.q).sum(1) / units, 0.0)
-        size[key] = units / np.maximum(n.sum(1), 1e-300)
+    psi, size = backlog_prices(p, w)
     empty = np.zeros(0)
     return PassState(r_up, r_dl, psi, size, share=empty, speed=empty, spare=empty, dilution=empty)
 

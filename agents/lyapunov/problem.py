@@ -171,12 +171,11 @@ class PassState:
     dilution: np.ndarray  # (n_servers,) 1 + β·L/(S - L), held in the offloading step
 
 
-def pass_state(p: SlotProblem, w: np.ndarray, a: np.ndarray) -> PassState:
-    """Rates, backlog prices and edge shares for a pass starting from (w, a)."""
-    cfg = p.cfg
-    r_up, r_dl = link_rates(p, w)
+def backlog_prices(p: SlotProblem, w: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Each FIFO backlog's QoS price per unit-second ψ and mean task size, (M,) per queue kind
+    (local, up, dl), from the mix of work w routes there (the config's mix where none does)."""
     m = p.tasks.mean(0)  # (M, K)
-    rate = np.asarray(cfg.per_type("task_rate_hz"), dtype=np.float64)
+    rate = np.asarray(p.cfg.per_type("task_rate_hz"), dtype=np.float64)
     prior = (rate / rate.sum())[None, :]
     psi, size = {}, {}
     for key, frac, unit in (
@@ -190,6 +189,13 @@ def pass_state(p: SlotProblem, w: np.ndarray, a: np.ndarray) -> PassState:
         with np.errstate(divide="ignore", invalid="ignore"):
             psi[key] = np.where(units > 0.0, (n * p.q).sum(1) / units, 0.0)
         size[key] = units / np.maximum(n.sum(1), 1e-300)
+    return psi, size
+
+
+def pass_state(p: SlotProblem, w: np.ndarray, a: np.ndarray) -> PassState:
+    """Rates, backlog prices and edge shares for a pass starting from (w, a)."""
+    r_up, r_dl = link_rates(p, w)
+    psi, size = backlog_prices(p, w)
     # A queue with no share yet is costed at the share it would get with all its work offloaded.
     e_in = edge_inputs(p, w)
     c = e_in.c
