@@ -66,8 +66,9 @@ class GoalSampler:
         if self.ratio_range is None:
             lo, hi = (math.log(v) for v in self.beta_range)
             return float(math.exp(rng.uniform(lo, hi))), float(math.exp(rng.uniform(lo, hi)))
-        r = rng.uniform(*(math.log(v) for v in self.ratio_range))
-        m = rng.uniform(*(math.log(v) for v in self.scale_range))
+        r_lo, r_hi = (math.log(v) for v in self.ratio_range)
+        m_lo, m_hi = (math.log(v) for v in self.scale_range)
+        r, m = rng.uniform(r_lo, r_hi), rng.uniform(m_lo, m_hi)
         return float(math.exp(m + r / 2)), float(math.exp(m - r / 2))
 
     def sample(self, rng: np.random.Generator) -> GoalSpec:
