@@ -64,7 +64,9 @@ class Args:
     """training-goal distribution with --goals sampled: v1 (the shipped gc-marl's) or v2
     (vecgym.goal_sampler.GoalSampler.v2: uniform log-ratio, goals switching every ~50 slots)"""
     reward: str = "own"
-    """own (each vehicle's own cost + the fairness term), team (the road's reward) or mixed (their mean)"""
+    """own (each vehicle's own cost + the fairness term), team (the road's reward), mixed (their mean)
+    or marginal (own, plus what the vehicle's edge share adds to its server's DVFS energy:
+    vecgym.reward.clock_costs)"""
     n_steps: int = 200
     """slots per road per rollout (MAPPO's episode_length)"""
     learning_rate: float = 5e-4
@@ -104,8 +106,8 @@ def check_args(args: Args) -> str | None:
     """What is wrong with ``args``, or None."""
     if args.algo not in ALGOS:
         return f"--algo must be one of {ALGOS}, got {args.algo!r}"
-    if args.reward not in ("team", "own", "mixed"):
-        return f"--reward must be 'own', 'team' or 'mixed', got {args.reward!r}"
+    if args.reward not in ("team", "own", "mixed", "marginal"):
+        return f"--reward must be 'own', 'team', 'mixed' or 'marginal', got {args.reward!r}"
     if args.goals not in GOAL_MODES:
         return f"--goals must be one of {GOAL_MODES}, got {args.goals!r}"
     if args.goal_dist not in GOAL_DISTS:

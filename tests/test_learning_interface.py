@@ -203,3 +203,32 @@ def test_agents_and_the_training_cli_import_without_torch() -> None:
         "assert not heavy, heavy; assert {'s-marl', 'gc-marl'} <= set(agents.available())"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_marginal_reward_adds_each_vehicles_clock_cost_to_the_own_cost() -> None:
+    from vecgym.reward import clock_costs
+
+    kw = dict(max_episode_steps=50, preset="paper", n_vehicles=20.0)
+    own, marg = AgentRoads(2, reward="own", **kw), AgentRoads(2, reward="marginal", **kw)
+    own.reset(seed=4)
+    marg.reset(seed=4)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        u = rng.uniform(-1, 1, (2, own.n_max, 2 * own.n_types))
+        o, m = own.step(u), marg.step(u)
+        assert np.array_equal(o.reward, m.reward)  # the physics and the team reward are untouched
+        clock = m.infos["clock_cost_j"]
+        assert np.all(clock >= 0) and np.all(clock[~m.acted] == 0)
+        beta_e = marg.vec.engine.beta[:, 1][:, None]
+        extra = beta_e * clock / marg.vec.engine.scale.local_energy_per_vehicle_j
+        assert np.allclose(o.agent_reward - m.agent_reward, np.where(m.acted, extra, 0.0))
+        # Σ_n D_n lies in [E_edge, 2·E_edge] (one server on the paper road)
+        e_edge = m.infos["metrics"]["energy_edge_j"]
+        assert np.all(clock.sum(axis=1) >= e_edge * (1 - 1e-9)) and np.all(clock.sum(axis=1) <= 2 * e_edge + 1e-9)
+    # the difference reward's gradient is the server's: D_n(A_n + h) − D_n(A_n) ≈ E_s(A_n + h) − E_s(A_n)
+    share, server, cycles = np.array([[0.2, 0.3, 0.1]]), np.zeros((1, 3), int), np.array([[4e9]])
+    d0 = clock_costs(share, server, cycles, 1.0, 1.0)[0, 0]
+    bumped = share.copy()
+    bumped[0, 0] += 1e-6
+    d1 = clock_costs(bumped, server, cycles, 1.0, 1.0)[0, 0]
+    assert np.isclose((d1 - d0) / 1e-6, 2 * cycles[0, 0] * share.sum(), rtol=1e-4)

@@ -234,3 +234,11 @@ def test_gc_marl_reads_the_goal_channel_and_s_marl_does_not() -> None:
         a1 = agents.make_agent(name, env).act(obs, info)
         a2 = agents.make_agent(name, env).act(energy, info)
         assert (not np.allclose(a1, a2)) == reads, name
+
+
+def test_the_trainer_accepts_the_marginal_reward() -> None:
+    from agents.train import parse_args
+
+    assert parse_args(["--reward", "marginal"]).reward == "marginal"
+    with pytest.raises(SystemExit):
+        parse_args(["--reward", "shapley"])

@@ -30,12 +30,16 @@ from .config import VECConfig
 from .features import FeatureScales, agent_features, feature_names, global_names, global_summary
 from .goal_sampler import GoalSampler
 from .goals import GoalSpec
+from .reward import clock_costs
 from .vector import VECVectorEnv
 
 #: Per-agent rewards: the road's team reward, each vehicle's own cost (plus the fairness term), or
 #: their mean ("mixed": the own cost's fast credit assignment, and the team's shared effects, such as
-#: the edge server's DVFS frequency that every vehicle's share raises).
-REWARDS = ("team", "own", "mixed")
+#: the edge server's DVFS frequency that every vehicle's share raises). "marginal" (opt-in) is "own"
+#: plus, in the energy term, β_E × the joules the vehicle's edge share adds to its server's DVFS bill
+#: (``vecgym.reward.clock_costs``, a difference reward): the own cost prices a vehicle's edge
+#: cycles at the shared clock but not what its share does to the clock, which the others pay.
+REWARDS = ("team", "own", "mixed", "marginal")
 #: The command text a sampled goal is issued with (training has no text).
 SAMPLED_GOAL_TEXT = "sampled training goal"
 
@@ -50,7 +54,8 @@ class AgentStep:
     """(B,) the road's team reward."""
     agent_reward: np.ndarray
     """(B, M) each slot's reward under ``reward``: the team reward, or minus its own cost plus the
-    road's fairness term ("own"); 0 for a slot that held no vehicle."""
+    road's fairness term ("own"; "marginal" adds its clock cost to the own cost); 0 for a slot that
+    held no vehicle."""
     acted: np.ndarray
     """(B, M) the slot held a vehicle when the action was taken (the transitions to learn from)."""
     slot_done: np.ndarray
@@ -125,7 +130,10 @@ class AgentRoads:
         vid_before = self.obs["vehicle_id"]
         arr, repairs = check_policy_actions(u, acted, self.n_types, self.cfg.strict)
         w, a = decode(arr, acted, holder, self.cfg.n_servers)
+        cycles_before = self.vec.engine.metrics.server_cycles.copy() if self.reward == "marginal" else None
         self.obs, reward, _, truncated, infos = self.vec.step(np.stack((w, a), axis=1))
+        if cycles_before is not None:
+            infos["clock_cost_j"] = self._clock_costs(acted, holder, a, cycles_before)
         agent_reward = self._agent_reward(acted, reward, infos)
         same = self.obs["vehicle_id"] == vid_before
         self.granted = np.where(same[..., None] & acted[..., None], a, 0.0)
@@ -155,10 +163,24 @@ class AgentRoads:
         """(B, M) the slots' rewards under ``self.reward`` (0 for a slot that held no vehicle)."""
         team = reward[:, None]
         own = infos["reward_terms"]["fairness"][:, None] - infos["own_cost"]
-        per_slot = team if self.reward == "team" else own if self.reward == "own" else 0.5 * (team + own)
+        if self.reward == "marginal":
+            beta_e = self.vec.engine.beta[:, 1]  # the goal in force this slot (before any goal event)
+            per_joule = max(self.vec.engine.scale.local_energy_per_vehicle_j, 1e-12)
+            own = own - beta_e[:, None] * infos["clock_cost_j"] / per_joule
+        per_slot = team if self.reward == "team" else own if self.reward in ("own", "marginal") else 0.5 * (team + own)
         if self.scale_by_goal:  # the goal that was in force this slot (before any goal event)
             per_slot = per_slot / self.vec.engine.beta.sum(axis=1)[:, None]
         return np.where(acted, per_slot, 0.0)
+
+    def _clock_costs(
+        self, acted: np.ndarray, holder: np.ndarray, a: np.ndarray, cycles_before: np.ndarray
+    ) -> np.ndarray:
+        """(B, M) each vehicle's DVFS clock cost this slot (``vecgym.reward.clock_costs``), from the
+        shares it was given and the cycles each server served in the step."""
+        held = acted & (holder >= 0)
+        share = np.where(held, a.sum(axis=2), 0.0)
+        cycles = np.maximum(self.vec.engine.metrics.server_cycles - cycles_before, 0.0)
+        return clock_costs(share, holder, cycles, self.vec.engine.kappa_edge, self.cfg.edge_cpu_hz)
 
     def refresh_goals(self) -> tuple[np.ndarray, np.ndarray]:
         """Re-read every road's goal channel after a command issued between steps

@@ -64,6 +64,33 @@ def own_costs(
     return beta_qos[:, None] * qos_cost / per_task + beta_energy[:, None] * energy_j / per_joule
 
 
+def clock_costs(
+    share: np.ndarray, server: np.ndarray, cycles: np.ndarray, kappa_edge: float, edge_cpu_hz: float
+) -> np.ndarray:
+    """What each vehicle's edge share adds to its server's DVFS bill this slot (B, M) joules: a
+    difference reward for the shared clock (opt-in, ``vecgym.learning``'s ``reward="marginal"``).
+
+    A server's slot costs E_s = κ_e·f_s²·C_s, f_s = F_e·Σ_n A_n (A_n: vehicle n's total share,
+    C_s: the cycles it served). Removing vehicle n's share with the slot's work held fixed leaves
+    κ_e·(f_s − F_e·A_n)²·C_s, so n's clock cost is
+
+        D_n = κ_e·C_s·(f_s² − (f_s − F_e·A_n)²) = κ_e·F_e²·C_s·A_n·(2·Σ_m A_m − A_n).
+
+    The counterfactual does not depend on A_n, so ∂D_n/∂A_n = ∂E_s/∂A_n = 2κ_e·F_e²·C_s·Σ_m A_m:
+    the whole server's marginal energy, where a vehicle's own edge energy (κ_e·f_s²·c_n, its own
+    cycles c_n only) feels about c_n/C_s of it. Σ_n D_n lies in [E_s, 2·E_s].
+
+    ``share`` (B, M): A_n, 0 for a vehicle no server holds; ``server`` (B, M): its server index
+    (ignored where the share is 0); ``cycles`` (B, S): C_s.
+    """
+    srv = np.clip(server, 0, cycles.shape[1] - 1)
+    total_share = np.zeros(cycles.shape)
+    np.add.at(total_share, (np.arange(share.shape[0])[:, None], srv), share)
+    s_n = np.take_along_axis(total_share, srv, axis=1)
+    c_n = np.take_along_axis(cycles, srv, axis=1)
+    return np.where(share > 0, kappa_edge * edge_cpu_hz**2 * c_n * share * (2.0 * s_n - share), 0.0)
+
+
 def total(terms: dict[str, np.ndarray]) -> np.ndarray:
     """The reward: the sum of the terms."""
     return terms["qos"] + terms["energy"] + terms["fairness"]
