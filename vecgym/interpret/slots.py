@@ -54,6 +54,8 @@ class Slots:
 
 
 TOPICS = frozenset({"energy_topic", "latency_topic"})
+#: Raising words that may mean "more of" a quantity: they raise targets, never a bare trade-off term.
+QUANTITY_RAISERS = frozenset({"boost", "boosted", "boosting", "boosts", "increase", "increased", "raise", "raised"})
 
 
 def clauses(units: list[Unit]) -> list[list[Unit]]:
@@ -162,7 +164,7 @@ def read_clause(units: list[Unit], slots: Slots, name: Namer) -> None:
         return
     direction = _direction(c, units, slots, name)
     wishes = c.of(*LATENCY_WISHES)
-    if direction == "raise":
+    if _raises_topics(c, direction, name):
         wishes += c.of("latency_topic")
     attached = _named_targets(c, direction, wishes, slots, name)
     _excepted_targets(c, direction if direction or not wishes else "raise", slots, name)
@@ -294,10 +296,19 @@ def _scoped(t: Unit, c: _Clause) -> bool:
     return k > 0 and c.live[k - 1].kind == "scope" and bool(c.kinds() & {"fairness", "equal"})
 
 
+def _raises_topics(c: _Clause, direction: str | None, name: Namer) -> bool:
+    """Whether the clause's raising words make a bare trade-off term a mode ("prioritize latency"
+    is low latency). Quantity verbs alone do not: "boost latency" or "increase energy" could ask
+    for more of the quantity itself, so the term stays unplaced (refused)."""
+    raisers = c.of("raise")
+    return direction == "raise" and not (raisers and all(name(u).lower() in QUANTITY_RAISERS for u in raisers))
+
+
 def _modes(c: _Clause, direction: str | None, wishes: list[Unit], slots: Slots, name: Namer) -> None:
     kinds = c.kinds()
     found: list[tuple[str, list[Unit]]] = [(u.kind, [u]) for u in c.live if u.kind in MODES and u.kind != "low_latency"]
-    if direction == "raise":
+    raises_topics = _raises_topics(c, direction, name)
+    if raises_topics:
         found += [("energy_saving", [*c.of("raise"), u]) for u in c.of("energy_topic")]
     if wishes:
         found.append(("low_latency", wishes))
@@ -307,8 +318,8 @@ def _modes(c: _Clause, direction: str | None, wishes: list[Unit], slots: Slots, 
     if _ordered_last(c, direction):
         slots.unchanged += [(None, [*c.of("lower"), u]) for u in c.of(*TOPICS)]
         return
-    topics_ok = direction == "raise" or bool(kinds & DEADLINE_WORDS) or "low_latency" in kinds
-    loose = [u for u in c.of("energy_topic") if direction != "raise"]
+    topics_ok = raises_topics or bool(kinds & DEADLINE_WORDS) or "low_latency" in kinds
+    loose = [u for u in c.of("energy_topic") if not raises_topics]
     loose += [u for u in c.of("latency_topic") if not topics_ok]
     loose += [u for u in c.of("deadline_topic") if not kinds & DEADLINE_WORDS]
     loose += [u for u in c.of("scope") if not kinds & {"fairness", "equal"}]
