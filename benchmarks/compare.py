@@ -41,6 +41,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 
 import agents
+from agents.rollout import StepRecord, rollout
 from benchmarks.stats import fmt, mean_ci
 from vecgym import scenarios
 
@@ -100,28 +101,17 @@ def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
     """One episode; returns its row (episode metrics plus per-phase figures)."""
     env = scenarios.make(job.scenario, max_episode_steps=job.slots, **job.overrides)
     agent: agents.Agent = agents.make_agent(job.agent, env, **job.agent_kw)
-    agent.reset(job.seed)
-    obs, info = env.reset(seed=job.seed)
-    energy, lat_sum, lat_n, goal, vehicles = [], [], [], [], []
     extra: dict[str, Any] = {}
-    done = False
-    while not done:
-        vehicles.append(int(obs["active"].sum()))
-        t0 = time.perf_counter()
-        action = agent.act(obs, info)
-        decision_s.append(time.perf_counter() - t0)
-        obs, _, term, trunc, info = env.step(action)
-        m = info["metrics"]
-        energy.append(m["energy_j"])
-        lat_n.append(m["tasks_completed"])
-        lat_sum.append(m["latency_ms_mean"] * m["tasks_completed"] if m["tasks_completed"] else 0.0)
-        goal.append(info["goal"])
-        explained = (info.get("interpretation") or {}).get("explanation")
-        if explained and "goal_explanation" not in extra:
-            extra["goal_explanation"] = explained
-        done = term or trunc
+
+    def explained(step: StepRecord) -> None:
+        text = (step.next_info.get("interpretation") or {}).get("explanation")
+        if text and "goal_explanation" not in extra:
+            extra["goal_explanation"] = text
+
+    ep = rollout(env, agent, job.seed, on_step=explained)
+    decision_s.extend(ep.decision_s)
     core = agent.core
-    em = core.episode_metrics()
+    em = ep.episode_metrics
     row: dict[str, Any] = {
         "scenario": job.scenario,
         "variant": job.variant,
@@ -138,15 +128,16 @@ def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
         em["reward_terms"]["energy"],
         em["reward_terms"]["fairness"],
     )
-    row["vehicles_mean"] = float(np.mean(vehicles))
+    row["vehicles_mean"] = float(np.mean(ep.active_vehicles))
     row["goal_cost"] = -float(em["reward"])
-    row.update(agent.report_fields())
-    own = agent.stats().get("explanations")  # a planner's own reading of the command (hybrid)
+    row.update(ep.report_fields)
+    own = ep.agent_stats.get("explanations")  # a planner's own reading of the command (hybrid)
     row["goal_explanation"] = own[0]["explanation"] if own else extra.get("goal_explanation", "")
     agent.close()
     cmd_slots = [c.slot for c in core.commands]
     if job.scenario == "goal_switch" and cmd_slots:
         s = cmd_slots[0]
+        energy, lat_n, lat_sum = ep.energy_j, ep.tasks_completed, ep.latency_sum_ms
         for phase, sl in (("phase1", slice(0, s)), ("phase2", slice(s, None))):
             n = float(np.sum(lat_n[sl]))
             row[f"{phase}_energy_per_slot_j"] = float(np.mean(energy[sl])) if energy[sl] else float("nan")

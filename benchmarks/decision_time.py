@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ import numpy as np
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import agents
+from agents.rollout import rollout
 from vecgym import scenarios
 
 DEFAULT_AGENTS = ("go", "dpp", "sp-dpp", "oracle")
@@ -37,21 +37,9 @@ def measure(name: str, n: float, slots: int, warmup: int, seed: int = 0) -> dict
         max_episode_steps=slots + warmup,
     )
     agent = agents.make_agent(name, env)
-    agent.reset(seed)
-    obs, info = env.reset(seed=seed)
-    times = []
-    active = []
-    for t in range(slots + warmup):
-        start = time.perf_counter()
-        action = agent.act(obs, info)
-        elapsed = time.perf_counter() - start
-        if t >= warmup:
-            times.append(elapsed)
-            active.append(int(obs["active"].sum()))
-        obs, _, term, trunc, info = env.step(action)
-        if term or trunc:
-            break
+    ep = rollout(env, agent, seed, max_steps=slots + warmup)
     env.close()
+    times, active = ep.decision_s[warmup:], ep.active_vehicles[warmup:]
     ms = np.asarray(times) * 1e3
     return {
         "agent": name,

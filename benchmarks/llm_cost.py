@@ -25,6 +25,7 @@ from agents.llm.planner import goal_messages
 from agents.llm.prompt import action_text
 from agents.llm.sp_llm import LLMDTAgent, SPLLMAgent
 from agents.llm.tokens import TOKEN_ENCODING, count_tokens, message_tokens
+from agents.rollout import StepRecord, rollout
 from vecgym import scenarios
 
 
@@ -43,20 +44,19 @@ def measure(n: float, slots: int, warmup: int, seed: int = 0) -> dict[str, Any]:
     dt = LLMDTAgent(env, backend=_NoCall())
     sp.reset(seed)
     dt.reset(seed)
-    obs, info = env.reset(seed=seed)
     rows: dict[str, list[float]] = {"vehicles": [], "sp": [], "dt": [], "answer": []}
-    for t in range(slots + warmup):
-        action = sp.solver.act(obs, info)
+
+    def count(step: StepRecord) -> None:  # sp's solver drives; dt's sees the same slots
+        obs, info, action = step.obs, step.info, step.action
         dt.solver.act(obs, info)
-        if t >= warmup and obs["active"].any():
+        if step.slot >= warmup and obs["active"].any():
             msgs, table = sp.prompt(obs, info)
             rows["vehicles"].append(len(table.rows))
             rows["sp"].append(message_tokens(msgs))
             rows["dt"].append(message_tokens(dt.prompt(obs, info)[0]))
             rows["answer"].append(count_tokens(action_text(action[0][table.slots], action[1][table.slots])))
-        obs, _, term, trunc, info = env.step(action)
-        if term or trunc:
-            break
+
+    rollout(env, sp.solver, seed, on_step=count, max_steps=slots + warmup)
     env.close()
     return {"n": n, **{k: float(np.mean(v)) for k, v in rows.items()}, "sp_max": float(np.max(rows["sp"]))}
 

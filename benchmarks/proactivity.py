@@ -101,32 +101,28 @@ def event_onset_s(scenario: str) -> float | None:
 
 def run(ep: Episode) -> dict[str, Any]:
     """One episode: its summary and per-slot violations and decisions."""
+    from agents.rollout import StepRecord, rollout
     from vecgym import scenarios
 
     env = scenarios.make(ep.scenario, max_episode_steps=ep.slots)
     agent = build(ep.agent, env, ep.v)
-    obs, info = env.reset(seed=ep.seed)
-    agent.reset(ep.seed)
-    cost, decide_s, viol, decided = 0.0, [], [], []
+    viol, decided = [], []
     per_vehicle: dict[str, list[np.ndarray]] = {"vid": [], "cell": [], "resolved": [], "late": []}
     metrics = env.unwrapped.sim.engine.metrics  # type: ignore[attr-defined]
-    for _ in range(ep.slots):
-        t0 = time.perf_counter()
-        action = agent.act(obs, info)
-        decide_s.append(time.perf_counter() - t0)
+
+    def record(step: StepRecord) -> None:
+        obs, info = step.obs, step.next_info
         per_vehicle["vid"].append(np.where(obs["active"] > 0, obs["vehicle_id"], -1))
         per_vehicle["cell"].append(np.asarray(obs["cell"]).copy())
-        obs, reward, terminated, truncated, info = env.step(action)
-        cost -= float(reward)
         viol.append(float(info["metrics"]["violations"]))
         decided.append(float(info["metrics"]["tasks_decided"]))
         # Tasks each vehicle slot resolved this slot, and how many on time (the fairness ring).
         ring = metrics.fair[(int(metrics.counts[0, 0]) - 1) % metrics.fair_window, 0]
         per_vehicle["resolved"].append(ring[:, 0].copy())
         per_vehicle["late"].append(ring[:, 0] - ring[:, 1])
-        if terminated or truncated:
-            break
-    m = env.unwrapped.episode_metrics()  # type: ignore[attr-defined]
+
+    result = rollout(env, agent, ep.seed, on_step=record, max_steps=ep.slots)
+    cost, decide_s, m = -result.total_reward, result.decision_s, result.episode_metrics
     aligned = vehicle_events({key: np.stack(val) for key, val in per_vehicle.items()})
     return {
         "scenario": ep.scenario, "agent": ep.agent, "v": ep.v, "seed": ep.seed, "slots": len(viol),

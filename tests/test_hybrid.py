@@ -16,6 +16,7 @@ import agents
 from agents.llm import GoalPlanner, LLMConfig, LoopbackPlanner
 from agents.llm.backend import Completion
 from agents.llm.calllog import CallLog
+from agents.rollout import StepRecord, rollout
 from tests.llm_server import Hijacker, goal_answer
 from vecgym import scenarios
 from vecgym.goals import BALANCED, CommandError, GoalSpec, parse_command
@@ -34,12 +35,13 @@ class Scripted:
 
 
 def _run(agent: agents.Agent, env: Any, slots: int, seed: int = 0) -> list[dict[str, Any]]:
-    agent.reset(seed)
-    obs, info = env.reset(seed=seed)
-    infos = [info]
-    for _ in range(slots):
-        obs, _, _, _, info = env.step(agent.act(obs, info))
-        infos.append(info)
+    """The reset's info and every step's, over ``slots`` slots."""
+    infos: list[dict[str, Any]] = []
+
+    def keep(step: StepRecord) -> None:
+        infos.extend([step.info, step.next_info] if step.slot == 0 else [step.next_info])
+
+    rollout(env, agent, seed, on_step=keep, max_steps=slots)
     return infos
 
 

@@ -21,6 +21,7 @@ pytest.importorskip("openai")
 import agents
 from agents.llm import LLMError
 from agents.lyapunov import DPPAgent, SPDPPAgent
+from agents.rollout import StepRecord, rollout
 from tests.llm_server import LLMServer, chat_completion, error_body, goal_answer
 from vecgym import scenarios
 
@@ -70,16 +71,13 @@ def _agent(name: str, server: LLMServer, env: Any, **kw: Any) -> Any:
 
 
 def _episode(agent: Any, env: Any, seed: int = 0) -> list[np.ndarray]:
-    agent.reset(seed)
-    obs, info = env.reset(seed=seed)
-    actions = []
-    done = False
-    while not done:
-        action = agent.act(obs, info)
-        assert env.action_space.contains(action)
-        actions.append(action)
-        obs, _, term, trunc, info = env.step(action)
-        done = term or trunc
+    actions: list[np.ndarray] = []
+
+    def check(step: StepRecord) -> None:
+        assert env.action_space.contains(step.action)
+        actions.append(step.action)
+
+    rollout(env, agent, seed, on_step=check)
     return actions
 
 

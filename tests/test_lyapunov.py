@@ -21,6 +21,7 @@ from agents.lyapunov import (
     shares_for,
     solve_edge_shares,
 )
+from agents.rollout import rollout
 from vecgym import scenarios
 
 
@@ -279,14 +280,7 @@ def test_per_server_budget_on_the_corridor() -> None:
 # Behaviour
 def _run(name: str, scenario: str, slots: int, seed: int = 0, **overrides: object) -> dict:
     env = scenarios.make(scenario, max_episode_steps=slots, **overrides)
-    agent = agents.make_agent(name, env)
-    agent.reset(seed)
-    obs, info = env.reset(seed=seed)
-    done = False
-    while not done:
-        obs, _, term, trunc, info = env.step(agent.act(obs, info))
-        done = term or trunc
-    return env.unwrapped.episode_metrics()
+    return rollout(env, agents.make_agent(name, env), seed).episode_metrics
 
 
 def test_dpp_beats_the_heuristics_on_the_goal_cost_at_n20() -> None:
@@ -306,17 +300,8 @@ def _goal_switch(name: str, seed: int, command: bool) -> tuple[np.ndarray, np.nd
     """Per-slot energy (J) and reward of ``name`` on the goal-switch road, with or without the
     paper's command (the same road: arrivals and channels do not depend on the policy)."""
     env = scenarios.make("goal_switch", **({} if command else {"commands": ()}))
-    agent = agents.make_agent(name, env)
-    agent.reset(seed)
-    obs, info = env.reset(seed=seed)
-    energy, reward = [], []
-    done = False
-    while not done:
-        obs, r, term, trunc, info = env.step(agent.act(obs, info))
-        energy.append(info["metrics"]["energy_j"])
-        reward.append(r)
-        done = term or trunc
-    return np.array(energy), np.array(reward)
+    ep = rollout(env, agents.make_agent(name, env), seed)
+    return np.array(ep.energy_j), np.array(ep.rewards)
 
 
 def test_sp_dpp_saves_energy_after_the_paper_command() -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from agents.lyapunov import OracleAgent, SPDPPAgent
+from agents.rollout import StepRecord, rollout
 from vecgym import scenarios
 
 from .prompt import Exemplar, action_text, goal_features, goal_text, state_table
@@ -129,6 +130,32 @@ def features(table_features: np.ndarray, goal_feats: np.ndarray) -> np.ndarray:
     return np.concatenate([table_features, goal_feats])
 
 
+def _exemplars(
+    env: Any, agent: SPDPPAgent, seed: int, slots: int, every: int, warmup: int, source: str
+) -> list[Exemplar]:
+    """One episode of ``agent``; every ``every``-th slot after ``warmup`` as an exemplar."""
+    out: list[Exemplar] = []
+    cpb = agent.cpb
+
+    def keep(step: StepRecord) -> None:  # act() updated the agent's twin and goal; env.step does not
+        obs, action, t = step.obs, step.action, step.slot
+        if t >= warmup and t % every == 0 and obs["active"].any():
+            table = state_table(obs, agent.twin.forecast(), cpb)
+            rows = table.slots
+            out.append(
+                Exemplar(
+                    goal=goal_text(agent.goal),
+                    state=table.render(),
+                    action=action_text(action[0][rows], action[1][rows]),
+                    features=features(table.features, goal_features(agent.goal)),
+                    source=f"{source}/slot{t}",
+                )
+            )
+
+    rollout(env, agent, seed, on_step=keep, max_steps=slots)
+    return out
+
+
 def collect(
     runs: Sequence[tuple[str, dict[str, Any]]] = DEFAULT_RUNS,
     agent_names: Sequence[str] = ("sp-dpp", "oracle"),
@@ -144,26 +171,7 @@ def collect(
             for seed in seeds:
                 env = scenarios.make(scenario, max_episode_steps=slots, **overrides)
                 agent: SPDPPAgent = OracleAgent(env) if name == "oracle" else SPDPPAgent(env)
-                agent.reset(seed)
-                obs, info = env.reset(seed=seed)
-                cpb = agent.cpb
-                for t in range(slots):
-                    action = agent.act(obs, info)  # updates the agent's twin and goal first
-                    if t >= warmup and t % every == 0 and obs["active"].any():
-                        table = state_table(obs, agent.twin.forecast(), cpb)
-                        rows = table.slots
-                        out.append(
-                            Exemplar(
-                                goal=goal_text(agent.goal),
-                                state=table.render(),
-                                action=action_text(action[0][rows], action[1][rows]),
-                                features=features(table.features, goal_features(agent.goal)),
-                                source=f"{name}/{scenario}/seed{seed}/slot{t}",
-                            )
-                        )
-                    obs, _, term, trunc, info = env.step(action)
-                    if term or trunc:
-                        break
+                out += _exemplars(env, agent, seed, slots, every, warmup, f"{name}/{scenario}/seed{seed}")
                 env.close()
     return ExemplarPool(out)
 
