@@ -21,6 +21,12 @@ either, the planner agents (``hybrid``, ``hybrid-marl``) run against the loopbac
 language model; the report says so) and the per-slot ones are listed as skipped with the reason.
 The report then has, per LLM agent and scenario, the vehicles on the road, prompt and completion
 tokens per call, LLM and decision latency (median, p99) and the fallback rate with its reasons.
+
+Episodes run in ``--workers`` processes (default: one per CPU; ``--workers 1`` runs them here, one
+after another). Each episode is seeded as in the serial run and rows are collected by job index, so
+``episodes.jsonl`` is the same whatever the worker count (only decision times and wall-clock fields,
+which measure the machine, differ). An episode that raises is kept as a row with ``"error"`` (its
+traceback) and listed in the report; the other episodes finish.
 """
 
 from __future__ import annotations
@@ -29,9 +35,14 @@ import argparse
 import csv
 import json
 import math
+import multiprocessing
 import os
 import sys
 import time
+import traceback
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +68,8 @@ NEEDS_MARL = (*MARL_AGENTS, "hybrid-marl")
 PLANNED: dict[str, str] = {}
 #: Every agent's goal cost is compared, paired by seed, with these.
 PAIRED_REFERENCES = ("go", "dpp")
+#: The BLAS / OpenMP thread-count variables a worker process pins to one thread.
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 @dataclass
@@ -201,24 +214,130 @@ def marl_missing() -> str | None:
     return f"no shipped checkpoint {missing} in {CHECKPOINT_DIR}" if missing else None
 
 
+def _label(job: Job) -> str:
+    return f"{job.scenario}/{job.variant}/{job.agent}/seed{job.seed}"
+
+
 def progress(i: int, n: int, job: Job, started: float) -> None:
     width = 30
     done = int(width * i / n)
     eta = (time.perf_counter() - started) / max(i, 1) * (n - i)
-    label = f"{job.scenario}/{job.variant}/{job.agent}/seed{job.seed}"
-    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{n} eta {eta:5.0f}s {label:<45}")
+    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{n} eta {eta:5.0f}s {_label(job):<45}")
     sys.stderr.flush()
 
 
-def execute(jobs: list[Job]) -> Run:
+class Progress:
+    """A bar over episodes with an ETA: tqdm where it is installed (the marl extra), else ``progress``."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.i, self.started = n, 0, time.perf_counter()
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            self.bar = None
+        else:
+            self.bar = tqdm(total=n, unit="episode", file=sys.stderr, smoothing=0.0, dynamic_ncols=True)
+
+    def done(self, job: Job) -> None:
+        self.i += 1
+        if self.bar is not None:
+            self.bar.set_postfix_str(_label(job), refresh=False)
+            self.bar.update(1)
+        else:
+            progress(self.i, self.n, job, self.started)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.n:
+            sys.stderr.write("\n")
+
+
+def attempt(job: Job) -> tuple[dict[str, Any], list[float]]:
+    """One episode's row and decision times; an exception becomes a row with its traceback (``"error"``)."""
+    decision_s: list[float] = []
+    try:
+        return run_episode(job, decision_s), decision_s
+    except Exception:
+        return error_row(job, traceback.format_exc()), []
+
+
+def error_row(job: Job, text: str) -> dict[str, Any]:
+    return {"scenario": job.scenario, "variant": job.variant, "agent": job.agent, "seed": job.seed, "error": text}
+
+
+def _init_worker() -> None:
+    """Worker initializer: one BLAS / OpenMP thread (torch, imported later by an agent that needs it,
+    reads these too). The parent also sets them while it starts the workers, so that numpy, imported
+    when a spawned worker imports this module, already sees them."""
+    for var in THREAD_VARS:
+        os.environ[var] = "1"
+
+
+@contextmanager
+def _single_thread_env() -> Iterator[None]:
+    """These variables set to 1 in ``os.environ`` (workers started inside inherit them), then restored."""
+    saved = {var: os.environ.get(var) for var in THREAD_VARS}
+    os.environ.update({var: "1" for var in THREAD_VARS})
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def in_process(job: Job) -> bool:
+    """Jobs kept in this process when others go to workers: an agent appending to an LLM transcript
+    (several processes appending multi-kilobyte records to one file could interleave them)."""
+    return "transcript" in job.agent_kw
+
+
+def execute(jobs: list[Job], workers: int = 1) -> Run:
+    """Run the jobs, ``workers`` episodes at a time in worker processes (1: here, one after another).
+
+    Workers are started with ``spawn``: a fork would copy this process's threads' state (the loopback
+    planner's server thread, BLAS / OpenMP pools) into a child that has no such threads, which can
+    deadlock; spawn starts clean interpreters on every platform, and their start-up (about a second)
+    is small against the episodes. Rows and decision times are collected by job index."""
+    results: list[tuple[dict[str, Any], list[float]] | None] = [None] * len(jobs)
+    bar = Progress(len(jobs))
+    remote = [i for i, job in enumerate(jobs) if workers > 1 and not in_process(job)]
+    local = [i for i in range(len(jobs)) if i not in set(remote)]
+    try:
+        if remote:
+            pool = ProcessPoolExecutor(
+                max_workers=min(workers, len(remote)),
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+            )
+            with pool:
+                with _single_thread_env():  # spawn starts the workers as jobs are submitted
+                    futures = {pool.submit(attempt, jobs[i]): i for i in remote}
+                for i in local:
+                    results[i] = attempt(jobs[i])
+                    bar.done(jobs[i])
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    try:
+                        results[i] = fut.result()
+                    except Exception:  # the worker died (e.g. killed for memory): the job's row says so
+                        results[i] = error_row(jobs[i], traceback.format_exc()), []
+                    bar.done(jobs[i])
+        else:
+            for i in local:
+                results[i] = attempt(jobs[i])
+                bar.done(jobs[i])
+    finally:
+        bar.close()
     run = Run()
-    started = time.perf_counter()
-    for i, job in enumerate(jobs):
-        progress(i, len(jobs), job, started)
-        run.rows.append(run_episode(job, run.decision_s.setdefault(job.agent, [])))
-    if jobs:
-        progress(len(jobs), len(jobs), jobs[-1], started)
-        sys.stderr.write("\n")
+    for job, result in zip(jobs, results, strict=True):
+        assert result is not None
+        row, decision_s = result
+        run.rows.append(row)
+        run.decision_s.setdefault(job.agent, []).extend(decision_s)
     return run
 
 
@@ -261,7 +380,8 @@ def _select(rows: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
 
 
 def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: list[int], cmd: str) -> str:
-    rows = run.rows
+    rows = [r for r in run.rows if "error" not in r]
+    failed = [r for r in run.rows if "error" in r]
     out = [
         "# vecgym benchmark report",
         "",
@@ -414,6 +534,20 @@ def report(run: Run, agent_names: list[str], scenario_names: list[str], seeds: l
                 f"| {cell('llm_fallback_rate', 3)} | {why} |"
             )
         out.append("")
+    if failed:
+        out += [
+            "## Failed episodes",
+            "",
+            f"{len(failed)} episode(s) raised; their tracebacks are in episodes.jsonl (`error`). The tables above",
+            "are computed from the episodes that finished.",
+            "",
+            "| Scenario | Variant | Agent | Seed | Error |",
+            "|---|---|---|---:|---|",
+        ]
+        for r in failed:
+            last = (r["error"].strip().splitlines() or [""])[-1].replace("|", "\\|")
+            out.append(f"| {r['scenario']} | {r['variant']} | {r['agent']} | {r['seed']} | {last} |")
+        out.append("")
     if run.skipped:
         out += ["## Skipped agents", "", "| Agent | Reason |", "|---|---|"]
         out += [f"| {a} | {why} |" for a, why in run.skipped.items()]
@@ -443,7 +577,8 @@ def plots(run: Run, agent_names: list[str], out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     made = []
-    rows = _select(run.rows, scenario="scalability")
+    done = [r for r in run.rows if "error" not in r]
+    rows = _select(done, scenario="scalability")
     if rows:
         variants = sorted({r["variant"] for r in rows}, key=lambda v: float(v[2:]))
         ns = [float(v[2:]) for v in variants]
@@ -461,7 +596,7 @@ def plots(run: Run, agent_names: list[str], out_dir: Path) -> list[Path]:
         fig.savefig(path, dpi=110)
         plt.close(fig)
         made.append(path)
-    rows = _select(run.rows, scenario="goal_switch")
+    rows = _select(done, scenario="goal_switch")
     if rows:
         fig, ax = plt.subplots(figsize=(6, 4))
         x = np.arange(len(agent_names))
@@ -512,6 +647,12 @@ def main(argv: list[str] | None = None) -> Path:
         action="store_true",
         help="also run the proactivity study (benchmarks.proactivity, same seeds and slots) and add its section",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="episodes run at once, in worker processes (default: one per CPU); 1 runs them here, in turn",
+    )
     llm = parser.add_argument_group("LLM agents (sp-llm, llm-dt, hybrid); the API key only from OPENAI_API_KEY")
     llm.add_argument("--llm-base-url", default=None, help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
     llm.add_argument("--llm-model", default=None, help="model name (default: VECGYM_LLM_MODEL)")
@@ -525,6 +666,8 @@ def main(argv: list[str] | None = None) -> Path:
     n_seeds = args.seeds if args.seeds is not None else (2 if args.quick else 10)
     if n_seeds < 1:
         parser.error("--seeds must be >= 1")
+    if args.workers < 1:
+        parser.error("--workers must be >= 1")
     slots = args.slots if args.slots is not None else (60 if args.quick else None)  # goal_switch: command at 50
     seeds = list(range(n_seeds))
     llm_kw, llm_missing = llm_setup(args)
@@ -543,7 +686,7 @@ def main(argv: list[str] | None = None) -> Path:
     cmd = "python -m benchmarks.compare " + " ".join(argv if argv is not None else sys.argv[1:])
     agent_kw = {a: llm_kw for a in LLM_AGENTS} | {a: planner_kw for a in PLANNER_AGENTS}
     try:
-        run = execute(plan(args.scenarios, run_agents, seeds, slots, agent_kw))
+        run = execute(plan(args.scenarios, run_agents, seeds, slots, agent_kw), workers=args.workers)
     finally:
         if loopback is not None:
             loopback.close()

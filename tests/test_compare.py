@@ -123,3 +123,58 @@ def test_llm_agents_run_against_an_endpoint_and_replay_from_the_transcript(
     for a, b in zip(rows, rows2, strict=True):
         assert a["agent"] == b["agent"] and a["reward"] == b["reward"]
         assert a["llm_fallback_reasons"] == b["llm_fallback_reasons"]  # the replay decides as the live run did
+
+
+def _episodes(out: Path) -> list[dict[str, Any]]:
+    """episodes.jsonl's rows without the fields that time the machine (decision times, wall clock)."""
+    rows = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
+    timed = ("decision", "wall", "_ms_median", "_ms_p99", "llm_ms")
+    return [{k: v for k, v in r.items() if not any(t in k for t in timed)} for r in rows]
+
+
+def test_workers_give_the_same_episodes_as_the_serial_run(tmp_path: Path, no_endpoint: None) -> None:
+    common = ["--scenarios", "scalability", "goal_switch", "--agents", "go", "dpp", "--seeds", "2", "--slots", "20"]
+    compare.main([*common, "--workers", "1", "--out", str(tmp_path / "w1")])
+    compare.main([*common, "--workers", "2", "--out", str(tmp_path / "w2")])
+    serial, parallel = _episodes(tmp_path / "w1"), _episodes(tmp_path / "w2")
+    assert len(serial) == (3 + 1) * 2 * 2
+    assert parallel == serial  # same rows, same (job) order
+    report = (tmp_path / "w2" / "report.md").read_text()
+    table = report.split("## Decision time per slot")[1]
+    assert "| go |" in table and "| dpp |" in table and "| 160 |" in table  # the workers' decision times arrive
+
+
+def test_a_failing_episode_is_reported_and_the_others_finish(
+    tmp_path: Path, no_endpoint: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents import _REGISTRY
+    from agents.heuristics import GreedyOffloading
+
+    class Broken(GreedyOffloading):
+        def act(self, obs: Any, info: Any) -> Any:
+            raise RuntimeError("broken agent")
+
+    monkeypatch.setitem(_REGISTRY, "broken", (Broken, "raises in act"))
+    out = tmp_path / "run"
+    argv = ["--scenarios", "dynamic", "--agents", "go", "broken", "--seeds", "2", "--slots", "5", "--workers", "1"]
+    compare.main([*argv, "--out", str(out)])
+    rows = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
+    assert [(r["agent"], r["seed"]) for r in rows] == [("go", 0), ("go", 1), ("broken", 0), ("broken", 1)]
+    assert all("error" not in r and r["tasks_completed"] > 0 for r in rows[:2])
+    assert all("RuntimeError: broken agent" in r["error"] for r in rows[2:])
+    report = (out / "report.md").read_text()
+    assert (
+        "## Failed episodes" in report and "| dynamic | default | broken | 1 | RuntimeError: broken agent |" in report
+    )
+
+
+def test_a_failing_episode_in_a_worker_is_reported_and_the_others_finish(tmp_path: Path) -> None:
+    # An agent whose construction fails in the worker: ``go`` given a keyword it does not take.
+    jobs = compare.plan(["dynamic"], ["go", "dpp"], [0, 1], 5, {"go": {"no_such_option": 1}})
+    run = compare.execute(jobs, workers=2)
+    assert [(r["agent"], r["seed"]) for r in run.rows] == [("go", 0), ("go", 1), ("dpp", 0), ("dpp", 1)]
+    assert all("TypeError" in r["error"] and "no_such_option" in r["error"] for r in run.rows[:2])
+    assert all("error" not in r and r["tasks_completed"] > 0 for r in run.rows[2:])
+    assert len(run.decision_s["dpp"]) == 2 * 5 and not run.decision_s["go"]
+    report = compare.report(run, ["go", "dpp"], ["dynamic"], [0, 1], "test")
+    assert "## Failed episodes" in report and "| dynamic | default | go | 0 | TypeError" in report
