@@ -97,10 +97,10 @@ class HybridAgent(Agent):
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
         start = time.perf_counter()
-        before, new_command = self.goal, info.get("command_id", 0) != self.command_id
-        follow_commands(self, obs, info)
-        if self.goal is not before:
-            self._explain(before, info.get("command") if new_command else None, int(obs["slot"][0]))
+        before = self.goal
+        event = follow_commands(self, obs, info)
+        if event is not None and self.goal is not before:  # a goal change (not a repeat of the same goal)
+            self._explain(before, info["command"] if event == "command" else None, int(obs["slot"][0]))
         self.executor.steer(self.goal)
         action = self.executor.act(obs, info)
         self.decisions += 1

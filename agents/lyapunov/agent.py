@@ -35,20 +35,25 @@ class CommandFollower(Protocol):
     def interpret(self, text: str) -> GoalSpec: ...
 
 
-def follow_commands(agent: CommandFollower, obs: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+def follow_commands(agent: CommandFollower, obs: dict[str, np.ndarray], info: dict[str, Any]) -> str | None:
     """Update ``agent.goal`` from this slot's ``info``: a new command is interpreted with
     ``agent.interpret`` (a refusal is counted in ``commands_rejected`` and the goal stays), and a
-    goal with a duration returns to the balanced one when it expires."""
+    goal with a duration returns to the balanced one when it expires. Returns what changed the
+    goal: ``"command"``, ``"expired"`` or None."""
     now = float(obs["slot"][0]) * agent.cfg.slot_s
+    event = None
     if info.get("command_id", 0) != agent.command_id:
         agent.command_id = info["command_id"]
         try:
             agent.goal = agent.interpret(info["command"])
             agent.expires_s = now + agent.goal.duration_s if agent.goal.duration_s else math.inf
+            event = "command"
         except ValueError:
             agent.commands_rejected += 1  # counted, visible in stats(); the goal stays
     if now >= agent.expires_s:
         agent.goal, agent.expires_s = BALANCED, math.inf
+        event = "expired"
+    return event
 
 
 class DPPAgent(Agent):
