@@ -195,6 +195,10 @@ class SafetyFilter:
             raise ValueError("margins must be finite and >= 0")
         self.margin_rel = float(margin_rel)
         self.margin_abs = float(margin_abs)
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero the counters (an agent's episode starts)."""
         self.checked = 0
         self.rejected: dict[str, int] = {}
 

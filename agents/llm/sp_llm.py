@@ -100,7 +100,7 @@ class SPLLMAgent(Agent):
         self.last_outcome = {}
         self.last_explanation = None
         if self.safety is not None:
-            self.safety = SafetyFilter(self.safety.margin_rel, self.safety.margin_abs)  # counts per episode
+            self.safety.reset()  # counts per episode
 
     def act(self, obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
         start = time.perf_counter()
