@@ -41,8 +41,8 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,6 +295,22 @@ def in_process(job: Job) -> bool:
     return "transcript" in job.agent_kw
 
 
+def _submit(stack: ExitStack, jobs: list[Job], indices: list[int], workers: int) -> dict[Future[Any], int]:
+    """Start a spawn worker pool (closed with ``stack``) and submit the jobs at ``indices`` to it;
+    no pool and no futures when there are none."""
+    if not indices:
+        return {}
+    pool = stack.enter_context(
+        ProcessPoolExecutor(
+            max_workers=min(workers, len(indices)),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+        )
+    )
+    with _single_thread_env():  # spawn starts the workers as jobs are submitted
+        return {pool.submit(attempt, jobs[i]): i for i in indices}
+
+
 def execute(jobs: list[Job], workers: int = 1) -> Run:
     """Run the jobs, ``workers`` episodes at a time in worker processes (1: here, one after another).
 
@@ -305,30 +321,19 @@ def execute(jobs: list[Job], workers: int = 1) -> Run:
     results: list[tuple[dict[str, Any], list[float]] | None] = [None] * len(jobs)
     bar = Progress(len(jobs))
     remote = [i for i, job in enumerate(jobs) if workers > 1 and not in_process(job)]
-    local = [i for i in range(len(jobs)) if i not in set(remote)]
+    local = sorted(set(range(len(jobs))) - set(remote))
     try:
-        if remote:
-            pool = ProcessPoolExecutor(
-                max_workers=min(workers, len(remote)),
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-            )
-            with pool:
-                with _single_thread_env():  # spawn starts the workers as jobs are submitted
-                    futures = {pool.submit(attempt, jobs[i]): i for i in remote}
-                for i in local:
-                    results[i] = attempt(jobs[i])
-                    bar.done(jobs[i])
-                for fut in as_completed(futures):
-                    i = futures[fut]
-                    try:
-                        results[i] = fut.result()
-                    except Exception:  # the worker died (e.g. killed for memory): the job's row says so
-                        results[i] = error_row(jobs[i], traceback.format_exc()), []
-                    bar.done(jobs[i])
-        else:
+        with ExitStack() as stack:
+            futures = _submit(stack, jobs, remote, workers)
             for i in local:
                 results[i] = attempt(jobs[i])
+                bar.done(jobs[i])
+            for fut in as_completed(futures):
+                i = futures[fut]
+                try:
+                    results[i] = fut.result()
+                except Exception:  # the worker died (e.g. killed for memory): the job's row says so
+                    results[i] = error_row(jobs[i], traceback.format_exc()), []
                 bar.done(jobs[i])
     finally:
         bar.close()
