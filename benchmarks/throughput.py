@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 python -m benchmarks.throughput [--kernels numba numpy] [--steps 1000]
         [--cases paper-30 corridor-30 batch-64 n-1000] [--policies good random const] [--clock wall]
+        [--scale-out W [W ...] [--ray [ADDRESS]]]
 
 Cases (issue 9's targets in brackets):
 
@@ -27,6 +28,14 @@ A vehicle-slot is one vehicle simulated for one time slot (mean active vehicles 
 ``--clock cpu`` times with the process's CPU clock instead of the wall clock: use it on a shared,
 busy machine (it leaves out time the process spent waiting for a core). Prints a Markdown table,
 then the targets with the figures of the numba kernels under the good policy.
+
+Scale-out (``benchmarks.scaleout``): ``--scale-out 1 2 4`` runs each row's replay in W concurrent
+workers for each W (one CPU and one BLAS / OpenMP thread each, every worker on its own seed) and
+prints the aggregate steps/s and vehicle-slots/s (measured inside the workers), the rate per
+worker, the scaling efficiency against the smallest W and the end-to-end wall seconds. The workers
+are ``spawn`` processes, or with ``--ray`` Ray tasks on a local Ray instance (``num_cpus`` = the
+largest W), or with ``--ray ADDRESS`` on a running cluster (``pip install 'vecgym[ray]'``).
+``batch-64`` then times ``VECVectorEnv.step`` only.
 """
 
 from __future__ import annotations
@@ -36,7 +45,11 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmarks import scaleout
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -115,6 +128,11 @@ class _Clock:
         self.now = time.process_time if kind == "cpu" else time.perf_counter
 
 
+Ready = Callable[[], None] | None
+"""Called after the warm-up, just before the clock starts (the scale-out's start barrier)."""
+TimeFn = Callable[..., float]
+
+
 def _env(case: str, kernels: str) -> vecgym.VECEnv:
     env = vecgym.VECEnv(**_config(case))
     env.sim.engine = Engine(env.cfg, 1, kernels=kernels)
@@ -151,16 +169,25 @@ def _record_single(case: str, policy: str, n_steps: int, seed: int) -> tuple[lis
     return actions, float(np.mean(active)), name
 
 
-def _time_single(case: str, kernels: str, actions: list[np.ndarray], warmup: int, seed: int, clock: _Clock) -> float:
+def _replay(step: Callable[[Any], Any], items: list[Any], warmup: int, clock: _Clock, ready: Ready = None) -> float:
+    """Steps/s of ``step`` over ``items[warmup:]``, after ``items[:warmup]`` untimed; ``ready`` (if
+    given) is called between the two, just before the clock starts."""
+    for item in items[:warmup]:
+        step(item)
+    if ready is not None:
+        ready()
+    t = clock.now()
+    for item in items[warmup:]:
+        step(item)
+    return (len(items) - warmup) / (clock.now() - t)
+
+
+def _time_single(
+    case: str, kernels: str, actions: list[np.ndarray], warmup: int, seed: int, clock: _Clock, ready: Ready = None
+) -> float:
     env = _env(case, kernels)
     env.reset(seed=seed)
-    step = env.unwrapped.step
-    for act in actions[:warmup]:
-        step(act)
-    t = clock.now()
-    for act in actions[warmup:]:
-        step(act)
-    return (len(actions) - warmup) / (clock.now() - t)
+    return _replay(env.unwrapped.step, actions, warmup, clock, ready)
 
 
 def _record_batch(B: int, policy: str, n_steps: int, seed: int) -> tuple[list[np.ndarray], float]:
@@ -177,33 +204,53 @@ def _record_batch(B: int, policy: str, n_steps: int, seed: int) -> tuple[list[np
     return actions, float(np.mean(active))
 
 
-def _time_batch_engine(B: int, kernels: str, actions: list[np.ndarray], warmup: int, seed: int, clock: _Clock) -> float:
+def _time_batch_engine(
+    B: int, kernels: str, actions: list[np.ndarray], warmup: int, seed: int, clock: _Clock, ready: Ready = None
+) -> float:
     cfg = VECConfig.from_kwargs(**_config("batch-64"))
     eng = Engine(cfg, B, kernels=kernels)
     eng.reset(seed + np.arange(B))
     wa = [(act[:, 0].astype(np.float64), act[:, 1].astype(np.float64)) for act in actions]
-    for w, a in wa[:warmup]:
-        eng.step(w, a)
-    t = clock.now()
-    for w, a in wa[warmup:]:
-        eng.step(w, a)
-    return (len(wa) - warmup) / (clock.now() - t)
+    return _replay(lambda w_a: eng.step(*w_a), wa, warmup, clock, ready)
 
 
-def _time_vector_env(B: int, kernels: str, actions: list[np.ndarray], warmup: int, seed: int, clock: _Clock) -> float:
+def _time_vector_env(
+    B: int, kernels: str, actions: list[np.ndarray], warmup: int, seed: int, clock: _Clock, ready: Ready = None
+) -> float:
     env = VECVectorEnv(num_envs=B, **_config("batch-64"))
     env.engine = Engine(env.cfg, B, kernels=kernels)
     env.reset(seed=seed)
-    for act in actions[:warmup]:
-        env.step(act)
-    t = clock.now()
-    for act in actions[warmup:]:
-        env.step(act)
-    return (len(actions) - warmup) / (clock.now() - t)
+    return _replay(env.step, actions, warmup, clock, ready)
 
 
 # ---------------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> list[Row]:
+# What each case runs: the timed slots, the recorded actions, the runners that replay them
+def schedule(case: str, steps: int, warmup: int) -> tuple[int, int]:
+    """(timed slots, warm-up slots) of ``case``: slower cases run fewer timed slots (about the same
+    seconds per row) and at most 100 warm-up slots."""
+    n_timed = {"batch-64": max(steps // 10, 20), "n-1000": max(steps // 5, 20)}.get(case, steps)
+    return n_timed, (min(warmup, 100) if case in ("batch-64", "n-1000") else warmup)
+
+
+def record(case: str, policy: str, n_steps: int, seed: int) -> tuple[list[np.ndarray], float, str]:
+    """The actions of ``policy`` on ``case`` over ``n_steps`` from ``seed``, the mean active
+    vehicles, and the policy's name as run."""
+    if case == "batch-64":
+        actions, active = _record_batch(64, policy, n_steps, seed)
+        return actions, active, "good (w=1, equal shares)" if policy == "good" else policy
+    return _record_single(case, policy, n_steps, seed)
+
+
+def runners(case: str) -> dict[str, TimeFn]:
+    """The runners timed on ``case`` by name: each replays recorded actions
+    ``(kernels, actions, warmup, seed, clock, ready=None) -> steps/s``."""
+    if case == "batch-64":
+        return {"Engine.step": partial(_time_batch_engine, 64), "VECVectorEnv.step": partial(_time_vector_env, 64)}
+    return {"env.unwrapped.step": partial(_time_single, case)}
+
+
+# ---------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> list[Row] | list[scaleout.ScaleRow]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
@@ -212,7 +259,25 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--warmup", type=int, default=200, help="slots replayed untimed first (queues fill)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--scale-out", nargs="+", type=int, metavar="W", help="worker counts: each row runs W concurrent tasks"
+    )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="with --scale-out: Ray tasks on a local Ray instance, or on the cluster at ADDRESS (vecgym[ray])",
+    )
     args = parser.parse_args(argv)
+    if args.ray is not None and not args.scale_out:
+        parser.error("--ray needs --scale-out W [W ...]")
+    if args.scale_out:
+        if min(args.scale_out) < 1:
+            parser.error("--scale-out worker counts must be >= 1")
+        from benchmarks import scaleout
+
+        return scaleout.main(args)
     clock = _Clock(args.clock)
     if "numba" in args.kernels:
         from vecgym.core import kernels as _k
@@ -231,24 +296,13 @@ def main(argv: list[str] | None = None) -> list[Row]:
         )
 
     for case in args.cases:
-        # Slower cases run fewer timed slots (about the same seconds per row).
-        n_timed = {"batch-64": max(args.steps // 10, 20), "n-1000": max(args.steps // 5, 20)}.get(case, args.steps)
-        warmup = min(args.warmup, 100) if case in ("batch-64", "n-1000") else args.warmup
+        n_timed, warmup = schedule(case, args.steps, args.warmup)
         for policy in args.policies:
-            if case == "batch-64":
-                actions, active = _record_batch(64, policy, warmup + n_timed, args.seed)
-                name = "good (w=1, equal shares)" if policy == "good" else policy
+            actions, active, name = record(case, policy, warmup + n_timed, args.seed)
+            for runner, time_fn in runners(case).items():
                 for kernels in args.kernels:
-                    rate = _time_batch_engine(64, kernels, actions, warmup, args.seed, clock)
-                    emit(Row(case, "Engine.step", name, kernels, active, rate))
-                for kernels in args.kernels:
-                    rate = _time_vector_env(64, kernels, actions, warmup, args.seed, clock)
-                    emit(Row(case, "VECVectorEnv.step", name, kernels, active, rate))
-            else:
-                actions, active, name = _record_single(case, policy, warmup + n_timed, args.seed)
-                for kernels in args.kernels:
-                    rate = _time_single(case, kernels, actions, warmup, args.seed, clock)
-                    emit(Row(case, "env.unwrapped.step", name, kernels, active, rate))
+                    rate = time_fn(kernels, actions, warmup, args.seed, clock)
+                    emit(Row(case, runner, name, kernels, active, rate))
 
     print()
     print("| target | measured (numba, good policy) | met |")
