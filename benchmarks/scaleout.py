@@ -27,9 +27,9 @@ Backends:
   extra: ``pip install 'vecgym[ray]'``.
 * otherwise: a ``concurrent.futures.ProcessPoolExecutor`` of W ``spawn`` processes (no extra).
 
-Every task runs with one BLAS / OpenMP thread (``OMP_NUM_THREADS`` and friends set to 1 in the
-workers' environment; Ray's ``runtime_env`` too); each task reports what it saw and the table's
-note says so.
+Every task runs with one BLAS / OpenMP thread: ``THREAD_VARS`` set to 1 in the spawned processes'
+environment and in the Ray tasks' ``runtime_env`` (Ray itself sets only ``OMP_NUM_THREADS`` for a
+``num_cpus=1`` task); each task reports what it saw and the note under the table says so.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from benchmarks.throughput import _Clock, record, runners, schedule
 
 #: The BLAS / OpenMP thread-count variables each task pins to one thread.
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+ONE_THREAD = ",".join("1" for _ in THREAD_VARS)  # ``TaskResult.threads`` of a task with one thread
 
 #: The runner timed in each task, by case (default: the raw one-road env).
 SCALE_OUT_RUNNER = {"batch-64": "VECVectorEnv.step"}
@@ -81,7 +82,7 @@ class TaskResult:
     end: float
     host: str
     pid: int
-    threads: str  # OMP_NUM_THREADS as the task saw it
+    threads: str  # THREAD_VARS' values as the task saw them, comma-separated ("1,1,1,1": one thread)
 
     @property
     def vehicle_slots(self) -> float:
@@ -136,7 +137,7 @@ def run_task(task: Task, ready: Callable[[], None]) -> TaskResult:
         end,
         socket.gethostname(),
         os.getpid(),
-        os.environ.get("OMP_NUM_THREADS", "unset"),
+        ",".join(os.environ.get(var, "unset") for var in THREAD_VARS),
     )
 
 
@@ -335,6 +336,7 @@ def _threads_note(rows: list[ScaleRow]) -> str:
     seen = {t.threads for r in rows for t in r.tasks}
     hosts = sorted({t.host for r in rows for t in r.tasks})
     tasks = sum(len(r.tasks) for r in rows)
-    if seen == {"1"}:
-        return f"All {tasks} tasks ran with OMP_NUM_THREADS=1, on {', '.join(hosts)}."
-    return f"WARNING: the tasks saw OMP_NUM_THREADS = {sorted(seen)} (expected 1), on {', '.join(hosts)}."
+    names = ", ".join(THREAD_VARS)
+    if seen == {ONE_THREAD}:
+        return f"All {tasks} tasks ran with {names} = 1, on {', '.join(hosts)}."
+    return f"WARNING: the tasks saw {names} = {sorted(seen)} (expected all 1), on {', '.join(hosts)}."

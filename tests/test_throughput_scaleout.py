@@ -16,7 +16,7 @@ STEPS, WARMUP, SEED = 5, 2, 3  # a few slots of the paper road: seconds, not min
 
 
 def _result(steps: int, active: float, seconds: float, start: float, end: float) -> TaskResult:
-    return TaskResult("const", steps, active, seconds, start, end, "host", 1, "1")
+    return TaskResult("const", steps, active, seconds, start, end, "host", 1, scaleout.ONE_THREAD)
 
 
 def test_summarize_aggregates_the_work_over_the_slowest_task() -> None:
@@ -41,7 +41,7 @@ def _check(rows: list[ScaleRow], workers: list[int], backend: str) -> None:
         for i, t in enumerate(r.tasks):  # task i ran the single-process recording from seed + i
             _, active, _ = throughput.record("paper-30", "const", WARMUP + STEPS, SEED + i)
             assert t.active == active > 0 and t.steps == STEPS
-        assert {t.threads for t in r.tasks} == {"1"}  # one BLAS / OpenMP thread per task
+        assert {t.threads for t in r.tasks} == {scaleout.ONE_THREAD}  # one BLAS / OpenMP thread per task
         assert len({t.pid for t in r.tasks}) == r.workers  # concurrent: one process each
         assert 0.0 <= r.overlap <= 1.0
     assert rows[0].efficiency == 1.0
