@@ -55,6 +55,8 @@ class Scenario:
     n_slots: int = 300
     sweep: tuple[float, ...] = ()
     """Values of ``n_vehicles`` to sweep (the scalability experiment)."""
+    paper_table: str = ""
+    """The paper's table this scenario reproduces ("Table 2"), used as its report heading; empty if none."""
 
     def make_env(self, **overrides: Any) -> gym.Env:
         """``gym.make("VEC-v0")`` with this scenario's config and commands, ``overrides`` last."""
@@ -72,6 +74,7 @@ SCENARIOS: dict[str, Scenario] = {
             {"preset": "paper", "n_vehicles": 20.0},
             n_slots=300,
             sweep=(10.0, 20.0, 30.0),
+            paper_table="Table 2",
         ),
         Scenario(
             "dynamic",
@@ -85,6 +88,7 @@ SCENARIOS: dict[str, Scenario] = {
                 "accel_max_mps2": 4.0,
             },
             n_slots=300,
+            paper_table="Table 3",
         ),
         Scenario(
             "goal_switch",
@@ -93,6 +97,7 @@ SCENARIOS: dict[str, Scenario] = {
             {"preset": "paper", "n_vehicles": 20.0},
             commands=(ScheduledCommand(50, PAPER_ENERGY_COMMAND, ENERGY_SAVING_GOAL),),
             n_slots=100,
+            paper_table="Table 4",
         ),
         Scenario(
             "priority",
