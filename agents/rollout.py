@@ -14,6 +14,8 @@ closed: the caller owns it (and the env).
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,10 +26,11 @@ import numpy as np
 
 from .base import Agent
 
-#: ``EpisodeResult`` fields that may differ between two runs of the same seed (wall-clock
-#: timing); every other field is a function of the env, the agent and the seed. An agent's own
-#: timing figures (an LLM agent's latency in ``agent_stats`` / ``report_fields``) vary too.
-NONDETERMINISTIC_FIELDS: tuple[str, ...] = ("decision_s", "wall_s")
+#: ``EpisodeResult`` fields that may differ between two runs of the same seed: wall-clock timing
+#: and where the episode ran (the process id and host name); every other field is a function of
+#: the env, the agent and the seed. An agent's own timing figures (an LLM agent's latency in
+#: ``agent_stats`` / ``report_fields``) vary too.
+NONDETERMINISTIC_FIELDS: tuple[str, ...] = ("decision_s", "wall_s", "worker", "host")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,10 @@ class EpisodeResult:
     episode_metrics: dict[str, Any]
     agent_stats: dict[str, Any]
     report_fields: dict[str, float | int | str]
+    worker: int
+    """The id of the process that ran the episode."""
+    host: str
+    """The name of the machine that ran it."""
 
 
 def rollout(
@@ -129,4 +136,6 @@ def rollout(
         episode_metrics=env.unwrapped.episode_metrics(),  # type: ignore[attr-defined]
         agent_stats=agent.stats(),
         report_fields=agent.report_fields(),
+        worker=os.getpid(),
+        host=socket.gethostname(),
     )

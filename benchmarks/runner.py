@@ -7,25 +7,36 @@ LLM latencies) are removed."""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import sys
-import time
 import traceback
-from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import agents
-from agents.rollout import StepRecord, rollout
+from agents.rollout import NONDETERMINISTIC_FIELDS, StepRecord, rollout
+from benchmarks.backends import Backend, results
+from benchmarks.phases import phase_fields
+from benchmarks.progress import Progress
+from benchmarks.store import EpisodeStore, row_key
 from vecgym import scenarios
 
-#: The BLAS / OpenMP thread-count variables a worker process pins to one thread.
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: Row fields that may differ between runs of the same job: the episode's timing and place
+#: (``agents.rollout.NONDETERMINISTIC_FIELDS``) and an LLM agent's measured latencies. Rows are
+#: identical, whatever the backend and worker count, once exactly these are removed.
+ROW_TIMING_FIELDS: tuple[str, ...] = (
+    *NONDETERMINISTIC_FIELDS,
+    "llm_llm_ms_median",
+    "llm_llm_ms_p99",
+    "llm_decision_ms_median",
+    "llm_decision_ms_p99",
+)
+
+
+def deterministic(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` without its ``ROW_TIMING_FIELDS``: what any backend and worker count reproduce."""
+    return {k: v for k, v in row.items() if k not in ROW_TIMING_FIELDS}
 
 
 @dataclass
@@ -45,6 +56,11 @@ class Run:
     decision_s: dict[str, list[float]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    resumed: int = 0
+    """Episodes taken from an earlier run's ``episodes.jsonl`` (``--resume``), not run again."""
+    interrupted: bool = False
+    """Ctrl-C stopped the run: ``rows`` holds the episodes that had finished."""
+    backend: str = ""
 
 
 def plan(
@@ -66,8 +82,20 @@ def plan(
     return jobs
 
 
-def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
-    """One episode; returns its row (episode metrics plus per-phase figures)."""
+def _identity(job: Job) -> dict[str, Any]:
+    """The row fields that name the job (``store.KEY_FIELDS``)."""
+    return {
+        "scenario": job.scenario,
+        "variant": job.variant,
+        "agent": job.agent,
+        "seed": job.seed,
+        "max_episode_steps": job.slots,
+    }
+
+
+def run_episode(job: Job) -> dict[str, Any]:
+    """One episode; returns its row: the job, the episode metrics, per-phase figures, and the
+    ``ROW_TIMING_FIELDS`` (per-slot decision times, wall time, worker, host)."""
     env = scenarios.make(job.scenario, max_episode_steps=job.slots, **job.overrides)
     agent: agents.Agent = agents.make_agent(job.agent, env, **job.agent_kw)
     extra: dict[str, Any] = {}
@@ -78,15 +106,9 @@ def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
             extra["goal_explanation"] = text
 
     ep = rollout(env, agent, job.seed, on_step=explained)
-    decision_s.extend(ep.decision_s)
     core = agent.core
     em = ep.episode_metrics
-    row: dict[str, Any] = {
-        "scenario": job.scenario,
-        "variant": job.variant,
-        "agent": job.agent,
-        "seed": job.seed,
-    }
+    row = _identity(job)
     row.update({k: v for k, v in em.items() if not isinstance(v, dict | list)})
     named = [rec for rec in em["per_vehicle"].values() if rec["tasks"]]
     if named:  # vehicles a goal named (e.g. the priority scenario's vehicle 7), pooled
@@ -103,15 +125,9 @@ def run_episode(job: Job, decision_s: list[float]) -> dict[str, Any]:
     own = ep.agent_stats.get("explanations")  # a planner's own reading of the command (hybrid)
     row["goal_explanation"] = own[0]["explanation"] if own else extra.get("goal_explanation", "")
     agent.close()
-    cmd_slots = [c.slot for c in core.commands]
-    if job.scenario == "goal_switch" and cmd_slots:
-        s = cmd_slots[0]
-        energy, lat_n, lat_sum = ep.energy_j, ep.tasks_completed, ep.latency_sum_ms
-        for phase, sl in (("phase1", slice(0, s)), ("phase2", slice(s, None))):
-            n = float(np.sum(lat_n[sl]))
-            row[f"{phase}_energy_per_slot_j"] = float(np.mean(energy[sl])) if energy[sl] else float("nan")
-            row[f"{phase}_latency_ms"] = float(np.sum(lat_sum[sl]) / n) if n else float("nan")
+    row.update(phase_fields(ep, [c.slot for c in core.commands]))
     env.close()
+    row.update(decision_s=list(ep.decision_s), wall_s=ep.wall_s, worker=ep.worker, host=ep.host)
     return row
 
 
@@ -119,75 +135,16 @@ def _label(job: Job) -> str:
     return f"{job.scenario}/{job.variant}/{job.agent}/seed{job.seed}"
 
 
-def progress(i: int, n: int, job: Job, started: float) -> None:
-    width = 30
-    done = int(width * i / n)
-    eta = (time.perf_counter() - started) / max(i, 1) * (n - i)
-    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{n} eta {eta:5.0f}s {_label(job):<45}")
-    sys.stderr.flush()
-
-
-class Progress:
-    """A bar over episodes with an ETA: tqdm where it is installed (the marl extra), else ``progress``."""
-
-    def __init__(self, n: int) -> None:
-        self.n, self.i, self.started = n, 0, time.perf_counter()
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            self.bar = None
-        else:
-            self.bar = tqdm(total=n, unit="episode", file=sys.stderr, smoothing=0.0, dynamic_ncols=True)
-
-    def done(self, job: Job) -> None:
-        self.i += 1
-        if self.bar is not None:
-            self.bar.set_postfix_str(_label(job), refresh=False)
-            self.bar.update(1)
-        else:
-            progress(self.i, self.n, job, self.started)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        elif self.n:
-            sys.stderr.write("\n")
-
-
-def attempt(job: Job) -> tuple[dict[str, Any], list[float]]:
-    """One episode's row and decision times; an exception becomes a row with its traceback (``"error"``)."""
-    decision_s: list[float] = []
+def attempt(job: Job) -> dict[str, Any]:
+    """One episode's row; an exception becomes a row with its traceback (``"error"``)."""
     try:
-        return run_episode(job, decision_s), decision_s
+        return run_episode(job)
     except Exception:
-        return error_row(job, traceback.format_exc()), []
+        return error_row(job, traceback.format_exc())
 
 
 def error_row(job: Job, text: str) -> dict[str, Any]:
-    return {"scenario": job.scenario, "variant": job.variant, "agent": job.agent, "seed": job.seed, "error": text}
-
-
-def _init_worker() -> None:
-    """Worker initializer: one BLAS / OpenMP thread (torch, imported later by an agent that needs it,
-    reads these too). The parent also sets them while it starts the workers, so that numpy, imported
-    when a spawned worker imports this module, already sees them."""
-    for var in THREAD_VARS:
-        os.environ[var] = "1"
-
-
-@contextmanager
-def _single_thread_env() -> Iterator[None]:
-    """These variables set to 1 in ``os.environ`` (workers started inside inherit them), then restored."""
-    saved = {var: os.environ.get(var) for var in THREAD_VARS}
-    os.environ.update({var: "1" for var in THREAD_VARS})
-    try:
-        yield
-    finally:
-        for var, value in saved.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
+    return {**_identity(job), "error": text}
 
 
 def in_process(job: Job) -> bool:
@@ -196,52 +153,42 @@ def in_process(job: Job) -> bool:
     return "transcript" in job.agent_kw
 
 
-def _submit(stack: ExitStack, jobs: list[Job], indices: list[int], workers: int) -> dict[Future[Any], int]:
-    """Start a spawn worker pool (closed with ``stack``) and submit the jobs at ``indices`` to it;
-    no pool and no futures when there are none."""
-    if not indices:
-        return {}
-    pool = stack.enter_context(
-        ProcessPoolExecutor(
-            max_workers=min(workers, len(indices)),
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-        )
-    )
-    with _single_thread_env():  # spawn starts the workers as jobs are submitted
-        return {pool.submit(attempt, jobs[i]): i for i in indices}
-
-
 def execute(jobs: list[Job], workers: int = 1) -> Run:
-    """Run the jobs, ``workers`` episodes at a time in worker processes (1: here, one after another).
+    """Run the jobs on ``workers`` worker processes (1: here, one after another), keeping no files."""
+    return run_jobs(jobs, Backend(workers=workers))
 
-    Workers are started with ``spawn``: a fork would copy this process's threads' state (the loopback
-    planner's server thread, BLAS / OpenMP pools) into a child that has no such threads, which can
-    deadlock; spawn starts clean interpreters on every platform, and their start-up (about a second)
-    is small against the episodes. Rows and decision times are collected by job index."""
-    results: list[tuple[dict[str, Any], list[float]] | None] = [None] * len(jobs)
-    bar = Progress(len(jobs))
-    remote = [i for i, job in enumerate(jobs) if workers > 1 and not in_process(job)]
-    local = sorted(set(range(len(jobs))) - set(remote))
+
+def run_jobs(jobs: list[Job], backend: Backend, out_dir: Path | None = None, resume: bool = False) -> Run:
+    """Run the jobs on ``backend``, with a progress bar, and return their rows in job order.
+
+    With ``out_dir``, each finished row is appended to ``out_dir/episodes.jsonl`` at once, and
+    ``resume`` skips the jobs whose rows are already there (``benchmarks.store``). Ctrl-C stops the
+    run: ``run.interrupted`` is set and ``run.rows`` holds the episodes that finished."""
+    store = EpisodeStore(out_dir, resume) if out_dir is not None else None
+    keys = [row_key(_identity(job)) for job in jobs]
+    if store is not None:
+        store.check_plan(keys)
+    rows: list[dict[str, Any] | None] = [store.done.get(k) if store else None for k in keys]
+    todo = [i for i, row in enumerate(rows) if row is None]
+    bar = Progress(len(todo))
+    run = Run(resumed=len(jobs) - len(todo), backend=backend.describe())
+    finished = results(attempt, jobs, todo, backend, error_row, here=in_process)
     try:
-        with ExitStack() as stack:
-            futures = _submit(stack, jobs, remote, workers)
-            for i in local:
-                results[i] = attempt(jobs[i])
-                bar.done(jobs[i])
-            for fut in as_completed(futures):
-                i = futures[fut]
-                try:
-                    results[i] = fut.result()
-                except Exception:  # the worker died (e.g. killed for memory): the job's row says so
-                    results[i] = error_row(jobs[i], traceback.format_exc()), []
-                bar.done(jobs[i])
+        for i, row in finished:
+            rows[i] = row
+            if store is not None:
+                store.add(row)
+            bar.done(_label(jobs[i]))
+    except KeyboardInterrupt:
+        run.interrupted = True
     finally:
+        close = getattr(finished, "close", None)
+        if close is not None:
+            close()  # stops the workers and cancels the rest (a no-op when all finished)
         bar.close()
-    run = Run()
-    for job, result in zip(jobs, results, strict=True):
-        assert result is not None
-        row, decision_s = result
-        run.rows.append(row)
-        run.decision_s.setdefault(job.agent, []).extend(decision_s)
+    run.rows = [row for row in rows if row is not None]
+    for row in run.rows:
+        run.decision_s.setdefault(row["agent"], []).extend(row.get("decision_s", []))
+    if store is not None:
+        store.rewrite([*run.rows, *store.unfinished(set(map(row_key, run.rows)))])
     return run

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from benchmarks import compare
+from benchmarks.runner import deterministic
 
 
 @pytest.fixture
@@ -126,10 +127,8 @@ def test_llm_agents_run_against_an_endpoint_and_replay_from_the_transcript(
 
 
 def _episodes(out: Path) -> list[dict[str, Any]]:
-    """episodes.jsonl's rows without the fields that time the machine (decision times, wall clock)."""
-    rows = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
-    timed = ("decision", "wall", "_ms_median", "_ms_p99", "llm_ms")
-    return [{k: v for k, v in r.items() if not any(t in k for t in timed)} for r in rows]
+    """episodes.jsonl's rows without exactly ``runner.ROW_TIMING_FIELDS`` (timings, worker, host)."""
+    return [deterministic(json.loads(line)) for line in (out / "episodes.jsonl").read_text().splitlines()]
 
 
 def test_workers_give_the_same_episodes_as_the_serial_run(tmp_path: Path, no_endpoint: None) -> None:
