@@ -35,10 +35,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
-from benchmarks import runner
+from benchmarks.backends import Backend
 from benchmarks.cli import opt, parse
 from benchmarks.grid import SHORT, Grid, GridError, fmt_value, load, shipped_grids
-from benchmarks.runner import Job
+from benchmarks.runner import Job, run_jobs
 from benchmarks.stats import fmt, mean_ci
 
 #: The metrics of the summary table: (row key, column title).
@@ -82,24 +82,15 @@ def key(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def execute(jobs: list[Job], out_dir: Path, args: Args) -> tuple[list[dict[str, Any]], bool]:
-    """Run the jobs on the runner's backends; (rows in job order, whether the run was interrupted)."""
-    run_jobs = getattr(runner, "run_jobs", None)
-    if run_jobs is not None:
-        backend = runner.Backend(workers=args.workers, ray_address=args.ray)
-        try:
-            run = run_jobs(jobs, backend=backend, out_dir=out_dir, resume=args.resume)
-        except (FileNotFoundError, ValueError) as exc:  # --resume on a folder without, or with other, episodes
-            if not args.resume:
-                raise
-            raise SystemExit(f"error: {exc}") from None
-        return list(run.rows), bool(getattr(run, "interrupted", False))
-    if args.ray is not None or args.resume:  # until benchmarks.runner.run_jobs exists
-        raise SystemExit("--ray and --resume need benchmarks.runner.run_jobs, which this checkout does not have yet")
-    run = runner.execute(jobs, workers=args.workers)
-    with open(out_dir / "episodes.jsonl", "w") as f:
-        for row in run.rows:
-            f.write(json.dumps(row) + "\n")
-    return run.rows, False
+    """Run the jobs on the compare runner's backends; (rows in job order, whether the run was interrupted)."""
+    backend = Backend(workers=args.workers, ray_address=args.ray)
+    try:
+        run = run_jobs(jobs, backend=backend, out_dir=out_dir, resume=args.resume)
+    except (FileNotFoundError, ValueError) as exc:  # --resume on a folder without, or with other, episodes
+        if not args.resume:
+            raise
+        raise SystemExit(f"error: {exc}") from None
+    return run.rows, run.interrupted
 
 
 def cell(value: Any) -> Any:

@@ -207,7 +207,7 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     job = next(j for j in jobs if j.agent == "sp-dpp" and j.variant == "N=8 V=2")
     (row,) = runner.execute([job]).rows
     (mine,) = [r for r in table if r["variant"] == job.variant and r["agent"] == job.agent]
-    det = runner.deterministic(row) if hasattr(runner, "deterministic") else row
+    det = runner.deterministic(row)
     compared = [k for k, v in det.items() if isinstance(v, int | float) and k != "seed"]
     assert {"energy_per_slot_j", "violation_rate_pct", "latency_ms_mean", "goal_cost"} <= set(compared)
     assert [k for k in compared if not same(mine[k], det[k])] == []
@@ -217,7 +217,6 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     assert "| N=8 V=2 | sp-dpp | 1 |" in md and "tiny test sweep" in md and "frontier_dynamic.png" in md
 
 
-@pytest.mark.skipif(not hasattr(runner, "run_jobs"), reason="resume needs benchmarks.runner.run_jobs")
 def test_resume_runs_only_the_missing_episodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     grid_path = write(tmp_path, TINY)
     out = tmp_path / "out"
