@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,17 @@ def test_stopping_early_stops_the_worker_processes() -> None:
     assert multiprocessing.active_children()  # the pool's workers
     finished.close()  # what Ctrl-C in the caller does: the queue is dropped and the workers stopped
     assert not multiprocessing.active_children()
+
+
+def test_a_worker_imports_torch_only_for_an_agent_that_needs_it() -> None:
+    """A heuristic's or a solver's episode imports no torch, SB3, LLM client, Ray or matplotlib (the
+    engine's numba kernels, with the fast extra, are the one heavy import a worker needs)."""
+    heavy = ("torch", "stable_baselines3", "openai", "tiktoken", "ray", "matplotlib")
+    code = (
+        "import sys; from benchmarks.runner import Job, attempt; "
+        "rows = [attempt(Job('dynamic', 'default', {}, a, 0, 3)) for a in ('go', 'dpp', 'sp-dpp')]; "
+        "assert all('error' not in r for r in rows), rows; "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
