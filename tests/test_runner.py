@@ -156,3 +156,11 @@ def test_a_worker_imports_torch_only_for_an_agent_that_needs_it() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_resume_with_more_seeds_runs_only_the_new_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_jobs(plan(["dynamic"], ["go"], [0], 5), Backend(workers=1), out_dir=tmp_path)
+    ran = _counting(monkeypatch)
+    more = run_jobs(plan(["dynamic"], ["go"], [0, 1, 2], 5), Backend(workers=1), out_dir=tmp_path, resume=True)
+    assert ran == ["go/1", "go/2"] and more.resumed == 1
+    assert [r["seed"] for r in _rows(tmp_path)] == [0, 1, 2]
