@@ -15,25 +15,34 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..config import VECConfig
 from .fifo import fifo_slot
 from .taskcols import EDGE_REM, EDGE_T, EDGE_W0, IN_BITS, REM_DONE, RES_REM, RES_T, T_ARR, UP_REM, UPF_T, G
+from .xp import NUMPY, Numpy, Torch, xp_of
 
 INF = np.inf
 
 
 def serving_cell(x_m: np.ndarray, cfg: VECConfig) -> np.ndarray:
     """Index of the RSU serving a vehicle at ``x_m``, or -1 in a coverage gap or tunnel."""
-    rsu = np.asarray(cfg.rsu_x_m)
-    dist = np.abs(x_m[..., None] - rsu)
-    nearest = dist.argmin(axis=-1)
-    covered = np.take_along_axis(dist, nearest[..., None], axis=-1)[..., 0] <= cfg.coverage_radius_m
+    xp = xp_of(x_m)
+    rsu = _rsu_x(cfg, xp)
+    dist = xp.abs(x_m[..., None] - rsu)
+    nearest = xp.argmin(dist, axis=-1)
+    covered = xp.take_along_axis(dist, nearest[..., None], axis=-1)[..., 0] <= cfg.coverage_radius_m
     for x0, x1 in cfg.tunnels:
         covered &= ~((x_m >= x0) & (x_m < x1))
-    return np.where(covered, nearest, -1)
+    return xp.where(covered, nearest, -1)
+
+
+@functools.lru_cache(maxsize=32)
+def _rsu_x(cfg: VECConfig, xp: Numpy | Torch) -> Any:
+    """The RSU positions as an array of ``xp`` on its device (cached: one copy per config and device)."""
+    return np.asarray(cfg.rsu_x_m) if xp is NUMPY else xp.asarray(cfg.rsu_x_m)
 
 
 @functools.lru_cache(maxsize=32)
@@ -60,9 +69,17 @@ def distance_to_change_m(x_m: np.ndarray, cell: np.ndarray, cfg: VECConfig) -> n
     """Distance (m) ahead to the next point where the serving cell changes (handover, gap, end
     of a gap) or the road ends. ``cell`` is unused by the lookup but kept for the signature."""
     del cell
+    xp = xp_of(x_m)
+    edges, next_change = _change_points_on(cfg, xp)
+    stretch = xp.searchsorted(edges, x_m, side="right")
+    return xp.maximum(next_change[stretch] - x_m, 0.0)
+
+
+@functools.lru_cache(maxsize=32)
+def _change_points_on(cfg: VECConfig, xp: Numpy | Torch) -> tuple[Any, Any]:
+    """``change_points``' edges and next change positions on ``xp``'s device (cached per device)."""
     edges, next_change, _ = change_points(cfg)
-    stretch = np.searchsorted(edges, x_m, side="right")
-    return np.maximum(next_change[stretch] - x_m, 0.0)
+    return (edges, next_change) if xp is NUMPY else (xp.asarray(edges), xp.asarray(next_change))
 
 
 @dataclass
@@ -92,49 +109,50 @@ def migrate(
     a partial upload (the bits already received). Each becomes available at the new server when
     its bits have crossed the link and the per-hop delays have passed.
     """
+    xp = xp_of(tasks)
     B = link_free_s.shape[0]
     n_links = max(link_free_s.shape[1], 1)
-    mover = np.full(B * n_max, -1, dtype=np.intp)
-    mover[moving_g] = np.arange(moving_g.shape[0])
-    g = tasks[:, G].astype(np.intp)
+    mover = xp.full(B * n_max, -1, dtype=xp.int64)
+    mover[moving_g] = xp.arange(moving_g.shape[0])
+    g = xp.astype(tasks[:, G], xp.int64)
     j = mover[g]
     moving = j >= 0
     at_edge = moving & (tasks[:, UP_REM] == 0.0) & (tasks[:, EDGE_REM] > 0.0)
     results = moving & (tasks[:, EDGE_W0] > 0.0) & (tasks[:, EDGE_REM] == 0.0) & (tasks[:, REM_DONE] == INF)
     partial = moving & (tasks[:, UP_REM] > 0.0) & (tasks[:, UP_REM] < tasks[:, IN_BITS])
-    rows = np.flatnonzero(at_edge | results | partial)
-    frac_left = np.where(
-        tasks[rows, EDGE_W0] > 0.0, tasks[rows, EDGE_REM] / np.maximum(tasks[rows, EDGE_W0], 1e-300), 0
+    rows = xp.flatnonzero(at_edge | results | partial)
+    frac_left = xp.where(
+        tasks[rows, EDGE_W0] > 0.0, tasks[rows, EDGE_REM] / xp.maximum(tasks[rows, EDGE_W0], 1e-300), 0.0
     )
-    bits = np.select(
+    bits = xp.select(
         [at_edge[rows], results[rows]],
         [tasks[rows, IN_BITS] * frac_left, tasks[rows, RES_REM]],
         tasks[rows, IN_BITS] - tasks[rows, UP_REM],
     )
     jr = j[rows]
     road = g[rows] // n_max
-    hops = np.abs(dst[jr] - src[jr])
-    link = road * n_links + np.minimum(src[jr], dst[jr])
+    hops = xp.astype(xp.abs(dst[jr] - src[jr]), xp.float64)  # float64 (torch: int64 * float is float32)
+    link = road * n_links + xp.minimum(src[jr], dst[jr])
     t_road = t_s[road]
-    ready = np.select([at_edge[rows], results[rows]], [tasks[rows, EDGE_T], tasks[rows, RES_T]], tasks[rows, UPF_T])
-    arrival = np.maximum(t_road, np.where(np.isfinite(ready), ready, t_road))
+    ready = xp.select([at_edge[rows], results[rows]], [tasks[rows, EDGE_T], tasks[rows, RES_T]], tasks[rows, UPF_T])
+    arrival = xp.maximum(t_road, xp.where(xp.isfinite(ready), ready, t_road))
     free = link_free_s.reshape(-1)
-    start = np.maximum(np.repeat(t_s, n_links), free)
-    rate = np.full(free.shape[0], cfg.backhaul_rate_bps)
+    start = xp.maximum(xp.repeat(t_s, n_links), free)
+    rate = xp.full(free.shape[0], cfg.backhaul_rate_bps)
     # Items cross a link in arrival order of their tasks (ties: table order).
     done, _ = fifo_slot(
-        link, tasks[rows, T_ARR], np.maximum(arrival, start[link]), bits, rate, start, np.full(rows.shape, INF)
+        link, tasks[rows, T_ARR], xp.maximum(arrival, start[link]), bits, rate, start, xp.full(rows.shape[0], INF)
     )
     there = done + hops * cfg.backhaul_delay_s
     tasks[rows[at_edge[rows]], EDGE_T] = there[at_edge[rows]]
     tasks[rows[results[rows]], RES_T] = there[results[rows]]
     tasks[rows[partial[rows]], UPF_T] = there[partial[rows]]
-    new_free = free.copy()
-    np.maximum.at(new_free, link, done)
-    per_road_bits = np.bincount(road, weights=bits * hops, minlength=B)
+    new_free = xp.copy(free)
+    xp.scatter_max(new_free, link, done)
+    per_road_bits = xp.bincount(road, weights=bits * hops, minlength=B)
     return Migration(
-        handovers=np.bincount(moving_g // n_max, minlength=B).astype(np.float64),
-        bytes=np.bincount(road, weights=bits, minlength=B) / 8.0,
+        handovers=xp.astype(xp.bincount(moving_g // n_max, minlength=B), xp.float64),
+        bytes=xp.bincount(road, weights=bits, minlength=B) / 8.0,
         energy_j=cfg.backhaul_energy_j_per_bit * per_road_bits,
         link_free_s=new_free.reshape(link_free_s.shape),
     )
