@@ -104,3 +104,12 @@ def test_the_core_imports_without_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_word_views_and_atleast_1d() -> None:
+    words = rng.integers(np.iinfo(np.int64).min, np.iinfo(np.int64).max, 100, dtype=np.int64)
+    assert N.u64_view(words).dtype == np.uint64
+    same(N.u64_view(words).view(np.int64), T.u64_view(T.asarray(words)))  # torch keeps the int64 bits
+    for x in (np.int64(3), np.arange(3), np.ones((2, 2))):
+        same(N.atleast_1d(x), T.atleast_1d(T.asarray(x)))
+    assert T.atleast_1d(5).shape == (1,)

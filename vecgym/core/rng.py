@@ -4,20 +4,26 @@ A key is the tuple (seed, time slot, stream, vehicle id, index), hashed with Spl
 finaliser (Steele, Lea & Flood 2014), so a draw does not depend on the batch size B, on which
 vehicle slot a vehicle sits in, on the policy, or on the order in which phases ask for numbers.
 Road b of a batch seeded s uses the seed s + b, so it reproduces a single road seeded s + b.
-Written with plain integer array operations (xor, shifts, wrapping multiplies) so that another
-array namespace (torch) can compute the same numbers.
+Written with plain integer array operations in the array namespace (``vecgym.core.xp``), so numpy
+and torch compute the same numbers: the 64-bit words are held as int64 (two's-complement wrap of
+``*`` and ``+`` gives the unsigned bits; torch's uint64 cannot shift or add), right shifts are
+logical (``xp.srl``), and constants >= 2**63 are written as ``c - 2**64``.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S11 = (np.uint64(s) for s in (30, 27, 31, 11))
+from .xp import Numpy, Torch, xp_of
+
+# The SplitMix64 constants as int64 words (the same bits as the unsigned constants); numpy scalars,
+# which numpy multiplies faster than Python ints and torch takes as plain numbers.
+_GOLDEN = np.int64(0x9E3779B97F4A7C15 - 2**64)
+_M1 = np.int64(0xBF58476D1CE4E5B9 - 2**64)
+_M2 = np.int64(0x94D049BB133111EB - 2**64)
 _TWO_M53 = 2.0**-53
 
 
@@ -41,59 +47,77 @@ class Stream(IntEnum):
     VEHICLE_INIT = 15
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser: a bijective avalanche of 64-bit words."""
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
+def _mix(xp: Numpy | Torch, z: Any) -> Any:
+    """SplitMix64 finaliser: a bijective avalanche of 64-bit words (held as int64)."""
+    z = (z ^ xp.srl(z, 30)) * _M1
+    z = (z ^ xp.srl(z, 27)) * _M2
+    return z ^ xp.srl(z, 31)
+
+
+def _hash(fields: tuple[Any, ...]) -> tuple[Numpy | Torch, Any]:
+    """The namespace of ``fields`` and their hash as int64 words, at least 1-D."""
+    xp = xp_of(*fields)
+    with xp.errstate(over="ignore"):
+        h = xp.zeros((), dtype=xp.int64)
+        for f in fields:
+            word = xp.astype(f, xp.int64)
+            h = _mix(xp, h ^ (word * _GOLDEN + _GOLDEN))
+        return xp, xp.atleast_1d(h)
+
+
+def _unit(xp: Numpy | Torch, h: Any) -> Any:
+    """U(0, 1) from the top 53 bits of each word, open at both ends."""
+    return (xp.astype(xp.srl(h, 11), xp.float64) + 0.5) * _TWO_M53
 
 
 def hash_key(*fields: np.ndarray | int) -> np.ndarray:
-    """64-bit hash of the broadcast integer ``fields`` (negative values wrap, as in C)."""
-    with np.errstate(over="ignore"):
-        h = np.zeros((), dtype=np.uint64)
-        for f in fields:
-            word = np.asarray(f).astype(np.int64).astype(np.uint64)
-            h = _mix(h ^ (word * _GOLDEN + _GOLDEN))
-        return np.atleast_1d(h)
+    """64-bit hash of the broadcast integer ``fields`` (negative values wrap, as in C).
+
+    numpy returns uint64 words; torch (which has no usable uint64) the same bits as int64."""
+    xp, h = _hash(fields)
+    return xp.u64_view(h)
 
 
 def uniform(*fields: np.ndarray | int) -> np.ndarray:
     """U(0, 1) draws, open at both ends (53-bit resolution), one per broadcast key."""
-    h = hash_key(*fields)
-    return ((h >> _S11).astype(np.float64) + 0.5) * _TWO_M53
+    xp, h = _hash(fields)
+    return _unit(xp, h)
 
 
 def normal(*fields: np.ndarray | int) -> np.ndarray:
     """N(0, 1) draws by Box–Muller from two uniforms derived from each key."""
-    h = hash_key(*fields)
-    with np.errstate(over="ignore"):
-        h2 = _mix(h ^ _M2)
-    u1 = ((h >> _S11).astype(np.float64) + 0.5) * _TWO_M53
-    u2 = ((h2 >> _S11).astype(np.float64) + 0.5) * _TWO_M53
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+    xp, h = _hash(fields)
+    with xp.errstate(over="ignore"):
+        h2 = _mix(xp, h ^ _M2)
+    u1 = _unit(xp, h)
+    u2 = _unit(xp, h2)
+    return xp.sqrt(-2.0 * xp.log(u1)) * xp.cos(2.0 * np.pi * u2)
 
 
 def poisson(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Poisson(λ) counts by inversion of the uniforms ``u`` (exact; O(λ) work per draw).
 
     The probabilities are carried in log space, so λ up to ~1e5 neither underflows nor
-    overflows. Only the draws not yet settled take part in each round.
+    overflows. Only the draws not yet settled take part in each round (one host read per round
+    on torch, for the number still to settle); log(k) is numpy's, a host constant, so numpy and
+    torch add the same numbers.
     """
-    lam_f = np.broadcast_to(np.asarray(lam, dtype=np.float64), np.shape(u)).ravel()
-    u_f = np.asarray(u, dtype=np.float64).ravel()
-    out = np.zeros(u_f.shape[0], dtype=np.int64)
-    log_p = -lam_f.copy()
-    cdf = np.exp(log_p)
-    todo = np.flatnonzero((u_f > cdf) & (lam_f > 0.0))
-    log_lam = np.log(np.where(lam_f > 0.0, lam_f, 1.0))
+    xp = xp_of(u, lam)
+    u = xp.asarray(u, dtype=xp.float64)
+    u_f = u.reshape(-1)
+    lam_f = xp.broadcast_to(xp.asarray(lam, dtype=xp.float64), tuple(u.shape)).reshape(-1)
+    out = xp.zeros(u_f.shape[0], dtype=xp.int64)
+    log_p = -lam_f
+    cdf = xp.exp(log_p)
+    todo = xp.flatnonzero((u_f > cdf) & (lam_f > 0.0))
+    log_lam = xp.log(xp.where(lam_f > 0.0, lam_f, 1.0))
     k = 0
     while todo.shape[0]:
         k += 1
-        log_p[todo] += log_lam[todo] - np.log(k)
-        cdf[todo] += np.exp(log_p[todo])
+        log_p[todo] += log_lam[todo] - float(np.log(k))
+        cdf[todo] += xp.exp(log_p[todo])
         out[todo] = k
         # Rounding can leave the cdf a hair under u near 1: stop far past the mean.
-        keep = (u_f[todo] > cdf[todo]) & (k < lam_f[todo] + 40.0 * np.sqrt(lam_f[todo]) + 40.0)
+        keep = (u_f[todo] > cdf[todo]) & (k < lam_f[todo] + 40.0 * xp.sqrt(lam_f[todo]) + 40.0)
         todo = todo[keep]
-    return out.reshape(np.shape(u))
+    return out.reshape(tuple(u.shape))

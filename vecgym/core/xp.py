@@ -35,6 +35,10 @@ def is_torch(x: Any) -> bool:
     return type(x).__module__.startswith("torch")
 
 
+#: np.uint64 shift counts, built once (``Numpy.srl`` runs 15 times per hashed key field).
+_U64_SHIFTS = tuple(np.uint64(s) for s in range(64))
+
+
 class Numpy:
     """The numpy namespace (CPU)."""
 
@@ -123,7 +127,14 @@ class Numpy:
 
     def srl(self, z: np.ndarray, s: int) -> np.ndarray:
         """Logical right shift of 64-bit words held as int64 (zeros shifted in)."""
-        return (z.view(np.uint64) >> np.uint64(s)).view(np.int64)
+        return (z.view(np.uint64) >> _U64_SHIFTS[s]).view(np.int64)
+
+    def u64_view(self, z: np.ndarray) -> np.ndarray:
+        """64-bit words held as int64, viewed as uint64 (the same bits)."""
+        return z.view(np.uint64)
+
+    def atleast_1d(self, x: Any) -> np.ndarray:
+        return np.atleast_1d(x)
 
     def errstate(self, **kw: Any) -> contextlib.AbstractContextManager[Any]:
         return np.errstate(**kw)
@@ -303,6 +314,13 @@ class Torch:
     def srl(self, z: Any, s: int) -> Any:
         """Logical right shift of 64-bit words held as int64 (torch's uint64 cannot shift)."""
         return (z >> s) & ((1 << (64 - s)) - 1)
+
+    def u64_view(self, z: Any) -> Any:
+        """64-bit words held as int64: unchanged (torch's uint64 cannot shift or add)."""
+        return z
+
+    def atleast_1d(self, x: Any) -> Any:
+        return self.torch.atleast_1d(self._t(x))
 
     def errstate(self, **kw: Any) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
