@@ -15,7 +15,11 @@ its backlog, and in a later slot the task completes at ``t0 + (pos - served) / r
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from .core.xp import NUMPY, Numpy, Torch, xp_of
 
 
 def segment_layout(seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
@@ -25,13 +29,14 @@ def segment_layout(seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     each segment starts, each element's row (index into ``labels``) and column (its rank inside
     its segment), and the longest segment's length.
     """
+    xp = xp_of(seg)
     m = seg.shape[0]
-    first = np.empty(m, dtype=bool)
+    first = xp.empty(m, dtype=xp.bool_)
     first[:1] = True
-    np.not_equal(seg[1:], seg[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    row = np.cumsum(first) - 1
-    col = np.arange(m) - starts[row]
+    first[1:] = seg[1:] != seg[:-1]
+    starts = xp.flatnonzero(first)
+    row = xp.cumsum(first) - 1
+    col = xp.arange(m) - starts[row]
     width = int(col.max()) + 1 if m else 0
     return seg[starts], starts, row, col, width
 
@@ -57,8 +62,9 @@ def lindley(
         ``(completion_s, cum_work)``: each task's completion time and the cumulative work of its
         queue's new tasks up to and including it.
     """
+    xp = xp_of(seg, arrival_s, work)
     if seg.shape[0] == 0:
-        empty = np.empty(0)
+        empty = xp.empty(0)
         return empty, empty
     labels, _, row, col, width = segment_layout(seg)
     # Running sums and maxima restart at every queue: both run down the columns of a padded
@@ -66,36 +72,44 @@ def lindley(
     # be cheaper but loses precision when a queue of bits follows queues of 1e12 cycles.)
     n_rows = labels.shape[0]
     flat = col * n_rows + row
-    w_pad = np.zeros((width, n_rows))
-    w_pad.ravel()[flat] = work
-    _scan(w_pad, np.add)
-    w_cum = w_pad.ravel()[flat]
+    w_pad = xp.zeros((width, n_rows))
+    w_pad.reshape(-1)[flat] = work
+    w_pad = _scan(w_pad, xp, "sum")
+    w_cum = w_pad.reshape(-1)[flat]
     r = rate[seg]
-    x = np.full((width, n_rows), -np.inf)
-    x.ravel()[flat] = arrival_s - (w_cum - work) / r
-    _scan(x, np.maximum)
-    done = np.maximum(x.ravel()[flat], free_at_s[seg]) + w_cum / r
+    x = xp.full((width, n_rows), -np.inf)
+    x.reshape(-1)[flat] = arrival_s - (w_cum - work) / r
+    x = _scan(x, xp, "max")
+    done = xp.maximum(x.reshape(-1)[flat], free_at_s[seg]) + w_cum / r
     return done, w_cum
 
 
-def _scan(mat: np.ndarray, op: np.ufunc) -> None:
-    """In-place running ``op`` down the rows of ``mat`` (shape: steps × queues).
+def _scan(mat: Any, xp: Numpy | Torch, op: str) -> Any:
+    """Running sum (``op="sum"``) or maximum (``"max"``) down the rows of ``mat`` (shape: steps ×
+    queues); a numpy ``mat`` is updated in place (and returned).
 
     numpy's ``ufunc.accumulate`` walks one element at a time (~5 ns each); with many queues a
     loop over the few steps, each a vectorised op across all queues, is several times faster.
+    Either way each column is added (or compared) in order, so the bits are the same. torch runs
+    ``cumsum`` / ``cummax`` along the rows.
     """
+    if xp is not NUMPY:
+        return xp.cumsum(mat, axis=0) if op == "sum" else xp.cummax(mat, axis=0)
+    ufunc = np.add if op == "sum" else np.maximum
     if mat.shape[1] < 64:
-        op.accumulate(mat, axis=0, out=mat)
-        return
+        ufunc.accumulate(mat, axis=0, out=mat)
+        return mat
     for i in range(1, mat.shape[0]):
-        op(mat[i - 1], mat[i], out=mat[i])
+        ufunc(mat[i - 1], mat[i], out=mat[i])
+    return mat
 
 
 def segment_last(seg: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Labels of the sorted segments ``seg`` and the value of each segment's last element."""
     if seg.shape[0] == 0:
         return seg, values
-    last = np.empty(seg.shape[0], dtype=bool)
+    xp = xp_of(seg)
+    last = xp.empty(seg.shape[0], dtype=xp.bool_)
     last[-1:] = True
-    np.not_equal(seg[1:], seg[:-1], out=last[:-1])
+    last[:-1] = seg[1:] != seg[:-1]
     return seg[last], values[last]

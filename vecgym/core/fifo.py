@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..queues import lindley
+from .xp import xp_of
 
 INF = np.inf
 
@@ -42,21 +43,22 @@ def fifo_slot(
         ``(done_s, left)``: each task's completion time (``inf`` if its queue has rate 0) and the
         work it still holds at its horizon (its completion may lie beyond the horizon).
     """
+    xp = xp_of(queue, work, rate)
     m = queue.shape[0]
     if m == 0:
-        return np.empty(0), np.empty(0)
-    perm = np.lexsort((order, queue))
+        return xp.empty(0), xp.empty(0)
+    perm = xp.lexsort((order, queue))
     q = queue[perm]
     r = rate[q]
     has_rate = r > 0.0
-    done_sorted, _ = lindley(q, arrival_s[perm], work[perm], np.where(rate > 0.0, rate, 1.0), t0_s)
-    done_sorted = np.where(has_rate, done_sorted, INF)
-    done = np.empty(m)
+    done_sorted, _ = lindley(q, arrival_s[perm], work[perm], xp.where(rate > 0.0, rate, 1.0), t0_s)
+    done_sorted = xp.where(has_rate, done_sorted, INF)
+    done = xp.empty(m)
     done[perm] = done_sorted
-    r_task = np.empty(m)
+    r_task = xp.empty(m)
     r_task[perm] = r
     # Service is contiguous once started: task i is served on [done_i - w_i/r, done_i].
-    with np.errstate(invalid="ignore"):
-        left = np.where(r_task > 0.0, np.clip(done - horizon_s, 0.0, None) * np.where(r_task > 0.0, r_task, 0.0), work)
-    left = np.minimum(left, work)
+    with xp.errstate(invalid="ignore"):
+        left = xp.where(r_task > 0.0, xp.clip(done - horizon_s, 0.0, None) * xp.where(r_task > 0.0, r_task, 0.0), work)
+    left = xp.minimum(left, work)
     return done, left
