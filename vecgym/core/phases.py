@@ -26,6 +26,7 @@ from .taskcols import (
     UPF_T,
     G,
 )
+from .xp import xp_of
 
 INF = np.inf
 
@@ -36,14 +37,15 @@ def local_phase(tasks: np.ndarray, t0_g: np.ndarray, horizon_g: np.ndarray, cpu_
     ``horizon_g`` is t1, or inf for a vehicle leaving the road (its CPU needs no RSU: the local
     parts it holds finish, and settle in the exit slot). Returns cycles served per vehicle, (G,).
     """
-    idx = np.flatnonzero(tasks[:, LOC_REM] > 0.0)
-    g = tasks[idx, G].astype(np.intp)
+    xp = xp_of(tasks)
+    idx = xp.flatnonzero(tasks[:, LOC_REM] > 0.0)
+    g = xp.astype(tasks[idx, G], xp.int64)
     work = tasks[idx, LOC_REM]
-    rate = np.full(t0_g.shape[0], cpu_hz)
-    done, left = fifo_slot(g, tasks[idx, T_ARR], np.maximum(tasks[idx, T_ARR], t0_g[g]), work, rate, t0_g, horizon_g[g])
+    rate = xp.full(t0_g.shape[0], cpu_hz)
+    done, left = fifo_slot(g, tasks[idx, T_ARR], xp.maximum(tasks[idx, T_ARR], t0_g[g]), work, rate, t0_g, horizon_g[g])
     tasks[idx, LOC_REM] = left
-    tasks[idx, LOC_DONE] = np.where(left == 0.0, done, INF)
-    return np.bincount(g, weights=work - left, minlength=t0_g.shape[0])
+    tasks[idx, LOC_DONE] = xp.where(left == 0.0, done, INF)
+    return xp.bincount(g, weights=work - left, minlength=t0_g.shape[0])
 
 
 def uplink_phase(tasks: np.ndarray, t0_g: np.ndarray, tcut_g: np.ndarray, rate_bps: np.ndarray) -> np.ndarray:
@@ -52,16 +54,17 @@ def uplink_phase(tasks: np.ndarray, t0_g: np.ndarray, tcut_g: np.ndarray, rate_b
     A finished upload puts the task at its holding server (after a forwarded partial upload, if
     any, has arrived too). Returns bits sent per vehicle, (G,).
     """
-    idx = np.flatnonzero(tasks[:, UP_REM] > 0.0)
-    g = tasks[idx, G].astype(np.intp)
+    xp = xp_of(tasks)
+    idx = xp.flatnonzero(tasks[:, UP_REM] > 0.0)
+    g = xp.astype(tasks[idx, G], xp.int64)
     work = tasks[idx, UP_REM]
     done, left = fifo_slot(
-        g, tasks[idx, T_ARR], np.maximum(tasks[idx, T_ARR], t0_g[g]), work, rate_bps, t0_g, tcut_g[g]
+        g, tasks[idx, T_ARR], xp.maximum(tasks[idx, T_ARR], t0_g[g]), work, rate_bps, t0_g, tcut_g[g]
     )
     tasks[idx, UP_REM] = left
     up = left == 0.0
-    tasks[idx[up], EDGE_T] = np.maximum(done[up], tasks[idx[up], UPF_T])
-    return np.bincount(g, weights=work - left, minlength=t0_g.shape[0])
+    tasks[idx[up], EDGE_T] = xp.maximum(done[up], tasks[idx[up], UPF_T])
+    return xp.bincount(g, weights=work - left, minlength=t0_g.shape[0])
 
 
 def edge_phase(
@@ -72,24 +75,26 @@ def edge_phase(
     Takes the tasks whose input is at the server before t1 (uploaded, or migrated over the
     backhaul), in the order they got there. Returns cycles served per queue, (G·K,).
     """
-    g_all = tasks[:, G].astype(np.intp)
-    idx = np.flatnonzero((tasks[:, UP_REM] == 0.0) & (tasks[:, EDGE_REM] > 0.0) & (tasks[:, EDGE_T] < t1_g[g_all]))
+    xp = xp_of(tasks)
+    g_all = xp.astype(tasks[:, G], xp.int64)
+    idx = xp.flatnonzero((tasks[:, UP_REM] == 0.0) & (tasks[:, EDGE_REM] > 0.0) & (tasks[:, EDGE_T] < t1_g[g_all]))
     g = g_all[idx]
-    q = g * n_types + tasks[idx, TYP].astype(np.intp)
+    q = g * n_types + xp.astype(tasks[idx, TYP], xp.int64)
     work = tasks[idx, EDGE_REM]
-    t0_q = np.repeat(t0_g, n_types)
-    arrival = np.maximum(tasks[idx, EDGE_T], t0_g[g])
+    t0_q = xp.repeat(t0_g, n_types)
+    arrival = xp.maximum(tasks[idx, EDGE_T], t0_g[g])
     done, left = fifo_slot(q, tasks[idx, EDGE_T], arrival, work, rate_q, t0_q, tcut_g[g])
     tasks[idx, EDGE_REM] = left
     fin = left == 0.0
     tasks[idx[fin], RES_T] = done[fin]
-    return np.bincount(q, weights=work - left, minlength=rate_q.shape[0])
+    return xp.bincount(q, weights=work - left, minlength=rate_q.shape[0])
 
 
 def downloading(tasks: np.ndarray, t1_g: np.ndarray) -> np.ndarray:
     """Rows whose result is ready at the server before t1 and not yet delivered."""
-    g_all = tasks[:, G].astype(np.intp)
-    return np.flatnonzero(
+    xp = xp_of(tasks)
+    g_all = xp.astype(tasks[:, G], xp.int64)
+    return xp.flatnonzero(
         (tasks[:, EDGE_W0] > 0.0)
         & (tasks[:, EDGE_REM] == 0.0)
         & (tasks[:, REM_DONE] == INF)
@@ -105,16 +110,17 @@ def downlink_phase(
     ``idx`` are the rows from ``downloading``. A delivered result completes the edge path.
     Returns bits received per vehicle, (G,).
     """
-    g = tasks[idx, G].astype(np.intp)
+    xp = xp_of(tasks)
+    g = xp.astype(tasks[idx, G], xp.int64)
     work = tasks[idx, RES_REM]
-    arrival = np.maximum(tasks[idx, RES_T], t0_g[g])
+    arrival = xp.maximum(tasks[idx, RES_T], t0_g[g])
     done, left = fifo_slot(g, tasks[idx, RES_T], arrival, work, rate_bps, t0_g, tcut_g[g])
     tasks[idx, RES_REM] = left
-    fin = np.isfinite(done) & (done <= tcut_g[g])
+    fin = xp.isfinite(done) & (done <= tcut_g[g])
     tasks[idx[fin], REM_DONE] = done[fin]
-    return np.bincount(g, weights=work - left, minlength=t0_g.shape[0])
+    return xp.bincount(g, weights=work - left, minlength=t0_g.shape[0])
 
 
 def finish_time(tasks: np.ndarray) -> np.ndarray:
     """When each task is complete: max(local part done, result delivered); inf if not yet."""
-    return np.maximum(tasks[:, LOC_DONE], tasks[:, REM_DONE])
+    return xp_of(tasks).maximum(tasks[:, LOC_DONE], tasks[:, REM_DONE])

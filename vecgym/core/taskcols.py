@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .xp import xp_of
+
 INF = np.inf
 
 (
@@ -42,23 +44,24 @@ def new_rows(
     result_ratio: np.ndarray,
 ) -> np.ndarray:
     """Rows of newly arrived tasks; ``w`` is each task's offloaded fraction (0 in a gap)."""
-    rows = np.empty((g.shape[0], N_COLS))
+    xp = xp_of(g, t_arr, cycles, w)
+    rows = xp.empty((g.shape[0], N_COLS))
     offload = w > 0.0
     in_bits = 8.0 * size_bytes * w
     rows[:, G] = g
     rows[:, TYP] = typ
     rows[:, T_ARR] = t_arr
     rows[:, LOC_REM] = cycles * (1.0 - w)
-    rows[:, LOC_DONE] = np.where(w < 1.0, INF, t_arr)
+    rows[:, LOC_DONE] = xp.where(w < 1.0, INF, t_arr)
     rows[:, IN_BITS] = in_bits
     rows[:, UP_REM] = in_bits
     rows[:, UPF_T] = -INF
     rows[:, EDGE_W0] = cycles * w
     rows[:, EDGE_REM] = cycles * w
-    rows[:, EDGE_T] = np.where(offload, INF, t_arr)
-    rows[:, RES_REM] = result_ratio[typ] * in_bits
-    rows[:, RES_T] = np.where(offload, INF, t_arr)
-    rows[:, REM_DONE] = np.where(offload, INF, t_arr)
+    rows[:, EDGE_T] = xp.where(offload, INF, t_arr)
+    rows[:, RES_REM] = xp.asarray(result_ratio)[typ] * in_bits
+    rows[:, RES_T] = xp.where(offload, INF, t_arr)
+    rows[:, REM_DONE] = xp.where(offload, INF, t_arr)
     rows[:, ACC] = 0.0
     rows[:, LATE] = 0.0
     return rows
