@@ -21,13 +21,15 @@ import numpy as np
 
 from . import arrivals, fifo, phases, radio, rng, traffic
 from .taskcols import G
+from .xp import xp_of
 
 KERNELS = ("auto", "numpy", "numba")
 
 
 def rows_per_vehicle(tasks: np.ndarray, col: int, n_g: int) -> np.ndarray:
     """Task rows per vehicle slot (n_g of them) whose column ``col`` is > 0."""
-    return np.bincount(tasks[tasks[:, col] > 0.0, G].astype(np.intp), minlength=n_g)
+    xp = xp_of(tasks)
+    return xp.bincount(xp.astype(tasks[tasks[:, col] > 0.0, G], xp.int64), minlength=n_g)
 
 
 @dataclass(frozen=True)
