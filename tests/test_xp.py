@@ -113,3 +113,10 @@ def test_word_views_and_atleast_1d() -> None:
     for x in (np.int64(3), np.arange(3), np.ones((2, 2))):
         same(N.atleast_1d(x), T.atleast_1d(T.asarray(x)))
     assert T.atleast_1d(5).shape == (1,)
+
+
+def test_einsum_matches_numpy() -> None:
+    a, b = rng.random((3, 5, 2)), rng.random((3, 5, 4))
+    np.testing.assert_allclose(
+        N.einsum("bmt,bmc->btc", a, b), T.to_numpy(T.einsum("bmt,bmc->btc", T.asarray(a), T.asarray(b))), rtol=1e-12
+    )

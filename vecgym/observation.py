@@ -9,6 +9,8 @@ are exact (the vehicles and the servers know their own queues). Inactive slots r
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from gymnasium import spaces
 
@@ -104,52 +106,54 @@ def observation_space(cfg: VECConfig) -> spaces.Dict:
     )
 
 
-def observe_batch(engine: Engine, goal_vectors: np.ndarray) -> dict[str, np.ndarray]:
+def observe_batch(engine: Engine, goal_vectors: Any) -> dict[str, Any]:
     """The (noisy) observations of all B roads: every key of ``observation_space`` with a
-    leading road axis. ``goal_vectors`` (B, GOAL_VECTOR_SIZE) is each road's goal channel."""
-    cfg = engine.cfg
+    leading road axis. ``goal_vectors`` (B, GOAL_VECTOR_SIZE) is each road's goal channel.
+
+    Arrays of the engine's namespace: numpy, or torch tensors on the engine's device (the
+    observation space's dtypes: float32, int8, int64)."""
+    X, cfg = engine.xp, engine.cfg
     act = engine.active
-    B, M = act.shape
+    B = act.shape[0]
     f32 = np.float32
     noise = engine._k.normal(  # rng.normal, or its numba twin (the same numbers)
-        engine.seed[:, None, None], engine.slot[:, None, None], Stream.OBS_NOISE, engine.vid[..., None], np.arange(4)
+        engine.seed[:, None, None], engine.slot[:, None, None], Stream.OBS_NOISE, engine.vid[..., None], X.arange(4)
     )
     y = engine.lane_y_m[engine.lane]
-    pos = np.stack((engine.x + cfg.gps_noise_m * noise[..., 0], y + cfg.gps_noise_m * noise[..., 1]), axis=-1)
-    pos = np.clip(pos, (-POS_MARGIN_M, -POS_MARGIN_M), (cfg.road_length_m + POS_MARGIN_M, y_max_m(cfg)))
-    pos = (pos * act[..., None]).astype(f32)
-    speed = np.clip(engine.v + cfg.speed_noise_mps * noise[..., 2], 0.0, MAX_SPEED_MPS) * act
+    pos = X.stack((engine.x + cfg.gps_noise_m * noise[..., 0], y + cfg.gps_noise_m * noise[..., 1]), axis=-1)
+    lo = X.asarray([-POS_MARGIN_M, -POS_MARGIN_M], dtype=X.float64)
+    hi = X.asarray([cfg.road_length_m + POS_MARGIN_M, y_max_m(cfg)], dtype=X.float64)
+    pos = X.astype(X.clip(pos, lo, hi) * act[..., None], f32)
+    speed = X.clip(engine.v + cfg.speed_noise_mps * noise[..., 2], 0.0, MAX_SPEED_MPS) * act
     snr_lin = cfg.tx_power_w * engine.gain / radio.noise_w(cfg.bandwidth_hz, cfg)
-    with np.errstate(divide="ignore"):
-        snr_db = np.where(act, 10.0 * np.log10(snr_lin) + cfg.rate_noise_db * noise[..., 3], 0.0)
-    snr_db = np.clip(snr_db, *SNR_DB_RANGE)
+    with X.errstate(divide="ignore"):
+        snr_db = X.where(act, 10.0 * X.log10(snr_lin) + cfg.rate_noise_db * noise[..., 3], 0.0)
+    snr_db = X.clip(snr_db, *SNR_DB_RANGE)
     covered = act & (engine.cell >= 0)
-    band = np.full(snr_db.shape, cfg.bandwidth_hz)
-    rate = np.where(covered, radio.rate_bps(band, 10.0 ** (snr_db / 10.0), cfg.max_spectral_efficiency), 0.0)
-    onehot = np.zeros((B, M, len(CLASSES)), dtype=np.int8)
-    b_idx, m_idx = np.nonzero(act)
-    onehot[b_idx, m_idx, engine.vclass[b_idx, m_idx]] = 1
+    band = X.full(snr_db.shape, cfg.bandwidth_hz, dtype=X.float64)
+    rate = X.where(covered, radio.rate_bps(band, 10.0 ** (snr_db / 10.0), cfg.max_spectral_efficiency), 0.0)
+    onehot = X.astype((engine.vclass[..., None] == X.arange(len(CLASSES))) & act[..., None], np.int8)
     work = backlogs(engine)
-    to_change = np.where(act, cells.distance_to_change_m(engine.x, engine.cell, cfg), 0.0)
+    to_change = X.where(act, cells.distance_to_change_m(engine.x, engine.cell, cfg), 0.0)
     return {
-        "active": act.astype(np.int8),
-        "vehicle_id": engine.vid.copy(),
+        "active": X.astype(act, np.int8),
+        "vehicle_id": X.copy(engine.vid),
         "vehicle_class": onehot,
         "position_m": pos,
-        "speed_mps": speed.astype(f32),
-        "snr_db": snr_db.astype(f32),
-        "rate_mbps": np.minimum(rate * 1e-6, MAX_RATE_MBPS).astype(f32),
-        "local_backlog_gcycles": (work["local_cycles"] * 1e-9).astype(f32),
-        "uplink_backlog_kbit": (work["upload_bits"] * 1e-3).astype(f32),
-        "edge_backlog_gcycles": (work["edge_cycles"] * 1e-9).astype(f32),
-        "arrivals_bytes": (engine.last_arrivals_bytes * act[..., None]).astype(f32),
-        "qos_weight": (engine.weight * act).astype(f32),
-        "cell": np.where(act, engine.cell, -1),
-        "holder": np.where(act, engine.holder, -1),
-        "distance_to_handover_m": np.minimum(to_change, cfg.road_length_m + POS_MARGIN_M).astype(f32),
-        "downlink_backlog_kbit": (work["result_bits"] * 1e-3).astype(f32),
-        "goal": np.asarray(goal_vectors, dtype=f32).copy(),
-        "slot": engine.slot.reshape(B, 1).copy(),
+        "speed_mps": X.astype(speed, f32),
+        "snr_db": X.astype(snr_db, f32),
+        "rate_mbps": X.astype(X.minimum(rate * 1e-6, MAX_RATE_MBPS), f32),
+        "local_backlog_gcycles": X.astype(work["local_cycles"] * 1e-9, f32),
+        "uplink_backlog_kbit": X.astype(work["upload_bits"] * 1e-3, f32),
+        "edge_backlog_gcycles": X.astype(work["edge_cycles"] * 1e-9, f32),
+        "arrivals_bytes": X.astype(engine.last_arrivals_bytes * act[..., None], f32),
+        "qos_weight": X.astype(engine.weight * act, f32),
+        "cell": X.where(act, engine.cell, -1),
+        "holder": X.where(act, engine.holder, -1),
+        "distance_to_handover_m": X.astype(X.minimum(to_change, cfg.road_length_m + POS_MARGIN_M), f32),
+        "downlink_backlog_kbit": X.astype(work["result_bits"] * 1e-3, f32),
+        "goal": X.copy(X.astype(X.asarray(goal_vectors), f32)),
+        "slot": X.copy(engine.slot.reshape(B, 1)),
     }
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .core.xp import xp_of
+
 
 @dataclass(frozen=True)
 class RewardScale:
@@ -42,9 +44,10 @@ def reward_terms(
 
     Normalisers count at least one vehicle, so an empty road cannot blow the reward up.
     """
-    n = np.maximum(n_active, 1.0)
-    norm_tasks = np.maximum(1.0, n * scale.tasks_per_vehicle)
-    norm_energy = np.maximum(1e-12, n * scale.local_energy_per_vehicle_j)
+    X = xp_of(qos_cost, n_active)
+    n = X.maximum(n_active, 1.0)
+    norm_tasks = X.maximum(1.0, n * scale.tasks_per_vehicle)
+    norm_energy = X.maximum(1e-12, n * scale.local_energy_per_vehicle_j)
     return {
         "qos": -beta_qos * qos_cost / norm_tasks,
         "energy": -beta_energy * energy_j / norm_energy,
@@ -83,12 +86,13 @@ def clock_costs(
     ``share`` (B, M): A_n, 0 for a vehicle no server holds; ``server`` (B, M): its server index
     (ignored where the share is 0); ``cycles`` (B, S): C_s.
     """
-    srv = np.clip(server, 0, cycles.shape[1] - 1)
-    total_share = np.zeros(cycles.shape)
-    np.add.at(total_share, (np.arange(share.shape[0])[:, None], srv), share)
-    s_n = np.take_along_axis(total_share, srv, axis=1)
-    c_n = np.take_along_axis(cycles, srv, axis=1)
-    return np.where(share > 0, kappa_edge * edge_cpu_hz**2 * c_n * share * (2.0 * s_n - share), 0.0)
+    X = xp_of(share, server, cycles)
+    srv = X.clip(server, 0, cycles.shape[1] - 1)
+    total_share = X.zeros(cycles.shape, dtype=X.float64)
+    X.scatter_add(total_share, (X.arange(share.shape[0])[:, None], srv), share)
+    s_n = X.take_along_axis(total_share, srv, axis=1)
+    c_n = X.take_along_axis(cycles, srv, axis=1)
+    return X.where(share > 0, kappa_edge * edge_cpu_hz**2 * c_n * share * (2.0 * s_n - share), 0.0)
 
 
 def total(terms: dict[str, np.ndarray]) -> np.ndarray:

@@ -34,21 +34,22 @@ def backlogs(engine: Engine) -> dict[str, np.ndarray]:
     fast = getattr(engine, "_k", None)
     if fast is not None and fast.backlogs is not None:
         return fast.backlogs(engine)  # the same sums in one compiled pass (vecgym.core.kernels)
-    B, M, K = engine.B, engine.M, engine.K
+    X, B, M, K = engine.xp, engine.B, engine.M, engine.K
     tasks = engine.tasks
-    g = tasks[:, G].astype(np.intp)
-    q = g * K + tasks[:, TYP].astype(np.intp)
+    g = X.astype(tasks[:, G], X.int64)
+    q = g * K + X.astype(tasks[:, TYP], X.int64)
     return {
-        "local_cycles": np.bincount(g, weights=tasks[:, LOC_REM], minlength=B * M).reshape(B, M),
-        "upload_bits": np.bincount(g, weights=tasks[:, UP_REM], minlength=B * M).reshape(B, M),
-        "edge_cycles": np.bincount(q, weights=tasks[:, EDGE_REM], minlength=B * M * K).reshape(B, M, K),
-        "result_bits": np.bincount(g, weights=tasks[:, RES_REM], minlength=B * M).reshape(B, M),
+        "local_cycles": X.bincount(g, weights=tasks[:, LOC_REM], minlength=B * M).reshape(B, M),
+        "upload_bits": X.bincount(g, weights=tasks[:, UP_REM], minlength=B * M).reshape(B, M),
+        "edge_cycles": X.bincount(q, weights=tasks[:, EDGE_REM], minlength=B * M * K).reshape(B, M, K),
+        "result_bits": X.bincount(g, weights=tasks[:, RES_REM], minlength=B * M).reshape(B, M),
     }
 
 
 def pending_summary(engine: Engine, road: int) -> dict[str, float]:
     """The tasks still in flight on ``road``: how many, how many already late, their mean age (ms)."""
-    tasks = engine.tasks[engine.tasks[:, G].astype(np.intp) // engine.M == road]
+    all_tasks = engine.xp.to_numpy(engine.tasks)  # host figures (a copy from the device on torch)
+    tasks = all_tasks[all_tasks[:, G].astype(np.intp) // engine.M == road]
     now = float(engine.t_s[road])
     return {
         "tasks_pending": int(tasks.shape[0]),

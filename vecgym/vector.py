@@ -19,6 +19,12 @@ with array operations (no Python loop over roads, vehicles or tasks), instead of
   cost, ``vecgym.reward.own_costs``).
 * Goals: ``commands`` (a schedule of ``ScheduledCommand``) is issued on every road at its slot;
   ``goal_channel`` and ``interpreter`` as in ``VECEnv`` ("interpreted", "truth" or "none"), per road.
+* Backends: ``backend="torch"`` (with ``device="cpu"`` or ``"cuda"``) runs the engine on torch
+  tensors (``vecgym.core.xp``): ``step`` accepts numpy or torch actions and returns torch tensors
+  on the device (the observation dict, rewards, terminated / truncated, the numeric infos), and
+  the auto-reset runs there too; the goal labels (``info["goal"]``) and command ids stay numpy.
+  The spaces stay Gymnasium's (numpy). ``gym.make_vec("VEC-v0", num_envs=B,
+  vectorization_mode="vector_entry_point", backend="torch", device="cuda")``.
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ class VECVectorEnv(VectorEnv):
         goal_channel: str = "interpreted",
         render_mode: str | None = None,
         interpreter: Interpreter | None = None,
+        backend: str = "numpy",
+        device: str = "cpu",
         **config_kwargs: Any,
     ):
         if not isinstance(num_envs, int) or num_envs < 1:
@@ -68,7 +76,9 @@ class VECVectorEnv(VectorEnv):
         self.cfg = as_config(config, **config_kwargs)
         self.num_envs = num_envs
         self.max_episode_steps = max_episode_steps
-        self.engine = Engine(self.cfg, num_envs)
+        self.engine = Engine(self.cfg, num_envs, backend=backend, device=device)
+        self.xp = X = self.engine.xp
+        self.backend, self.device = backend, device
         self.commands = check_schedule(commands)
         self.channels = [GoalChannel(goal_channel, interpreter) for _ in range(num_envs)]
         M, K = self.cfg.slots, self.cfg.n_task_types
@@ -77,11 +87,11 @@ class VECVectorEnv(VectorEnv):
         self.single_action_space = spaces.Box(0.0, 1.0, (2, M, K), np.float32)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.render_mode = None
-        self._steps = np.zeros(num_envs, dtype=np.int64)
-        self._autoreset = np.zeros(num_envs, dtype=bool)
+        self._steps = X.zeros(num_envs, dtype=X.int64)
+        self._autoreset = X.zeros(num_envs, dtype=X.bool_)
         self._seeders = [np.random.default_rng() for _ in range(num_envs)]
-        self._command_slots = np.array(sorted({cmd.slot for cmd in self.commands}), dtype=np.int64)
-        self._next_event_s = np.full(num_envs, np.inf)
+        self._command_slots = X.asarray(sorted({cmd.slot for cmd in self.commands}), dtype=X.int64)
+        self._next_event_s = np.full(num_envs, np.inf)  # host: goal events run Python per road
         self._goal_vectors = np.zeros((num_envs, GOAL_VECTOR_SIZE), np.float32)
         self._labels = np.empty(num_envs, dtype=object)
         self._command_ids = np.zeros(num_envs, dtype=np.int64)
@@ -94,7 +104,7 @@ class VECVectorEnv(VectorEnv):
         B = self.num_envs
         mask = np.ones(B, dtype=bool)
         if options and "reset_mask" in options:
-            mask = np.asarray(options["reset_mask"], dtype=bool)
+            mask = np.asarray(self.xp.to_numpy(options["reset_mask"]), dtype=bool)
             if mask.shape != (B,):
                 raise ValueError(f"options['reset_mask'] must have shape ({B},), got {mask.shape}")
         if not self._has_reset and not mask.all():
@@ -107,27 +117,32 @@ class VECVectorEnv(VectorEnv):
     def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if not self._has_reset:
             raise RuntimeError("call reset() before step()")
-        eng = self.engine
-        restart = self._autoreset.copy()
+        eng, X = self.engine, self.xp
+        restart = X.copy(self._autoreset)
         live = eng.active & ~restart[:, None]  # a restarting road's action is ignored
-        w, a, repairs = check_actions(actions, live, self.cfg.n_task_types, self.cfg.strict, eng.holder)
+        w, a, repairs = check_actions(
+            actions, live, self.cfg.n_task_types, self.cfg.strict, eng.holder, n_servers=self.cfg.n_servers
+        )
         result = eng.step(w, a)
-        eng.metrics.count_repairs(np.sum(list(repairs.values()), axis=0))
+        eng.metrics.count_repairs(sum(repairs.values()))
         self._steps += 1
         # Goal events (an expiry or a scheduled command) are rare: only those roads run Python.
-        due = (eng.t_s >= self._next_event_s - 1e-9) | np.isin(eng.slot, self._command_slots)
+        due = (X.to_numpy(eng.t_s) >= self._next_event_s - 1e-9) | np.isin(
+            X.to_numpy(eng.slot), X.to_numpy(self._command_slots)
+        )
         for b in np.flatnonzero(due):
             self.channels[b].after_step(eng, int(b), self.commands)
             self._refresh(int(b))
-        reward = np.where(restart, 0.0, result.reward)
-        truncated = np.zeros(self.num_envs, dtype=bool)
+        reward = X.where(restart, 0.0, result.reward)
+        truncated = X.zeros(self.num_envs, dtype=X.bool_)
         if self.max_episode_steps is not None:
             truncated = ~restart & (self._steps >= self.max_episode_steps)
-        if restart.any():
-            self._reset_roads(self._seeds(None, restart), restart)
-        self._autoreset = truncated.copy()
+        restart_h = X.to_numpy(restart)  # the one read of the device per step: who restarts
+        if restart_h.any():
+            self._reset_roads(self._seeds(None, restart_h), restart_h)
+        self._autoreset = X.copy(truncated)
         infos = self._infos(result, ~restart, repairs)
-        return self._observe(), reward, np.zeros(self.num_envs, dtype=bool), truncated, infos
+        return self._observe(), reward, X.zeros(self.num_envs, dtype=X.bool_), truncated, infos
 
     # ------------------------------------------------------------------------------------------
     def _seeds(self, seed: int | list[int | None] | None, mask: np.ndarray) -> np.ndarray:
@@ -149,9 +164,12 @@ class VECVectorEnv(VectorEnv):
         return int(self._seeders[b].integers(0, 2**62))
 
     def _reset_roads(self, seeds: np.ndarray, mask: np.ndarray) -> None:
-        self.engine.reset(seeds, mask)
-        self._steps[mask] = 0
-        self._autoreset[mask] = False
+        """Reset the roads of the host (B,) ``mask`` (the engine resets them on its device)."""
+        X = self.xp
+        mask_d = X.asarray(mask, dtype=X.bool_)
+        self.engine.reset(seeds, mask_d)
+        self._steps = X.where(mask_d, 0, self._steps)
+        self._autoreset = self._autoreset & ~mask_d
         for b in np.flatnonzero(mask):
             self.channels[b].reset()
             self.channels[b].issue_scheduled(self.engine, int(b), self.commands)
@@ -173,7 +191,10 @@ class VECVectorEnv(VectorEnv):
     def _observe(self) -> dict[str, np.ndarray]:
         return observe_batch(self.engine, self._goal_vectors)
 
-    def _infos(self, result: Any, mask: np.ndarray, repairs: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    def _infos(self, result: Any, mask: Any, repairs: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Gymnasium's vector infos; on torch, the figures and their ``_key`` masks are device
+        tensors, the goal labels and command ids numpy arrays."""
+        X = self.xp
         info: dict[str, Any] = {
             "goal": self._labels.copy(),
             "_goal": np.ones(self.num_envs, dtype=bool),
@@ -182,12 +203,12 @@ class VECVectorEnv(VectorEnv):
         }
         if result is not None:
             for key, values in (("metrics", result.metrics), ("reward_terms", result.reward_terms)):
-                info[key] = {k: np.where(mask, v, np.nan) for k, v in values.items()}
-                info[f"_{key}"] = mask.copy()
+                info[key] = {k: X.where(mask, v, np.nan) for k, v in values.items()}
+                info[f"_{key}"] = X.copy(mask)
             info["action_repairs"] = repairs
-            info["_action_repairs"] = mask.copy()
-            info["own_cost"] = np.where(mask[:, None], result.own_cost, np.nan)
-            info["_own_cost"] = mask.copy()
+            info["_action_repairs"] = X.copy(mask)
+            info["own_cost"] = X.where(mask[:, None], result.own_cost, np.nan)
+            info["_own_cost"] = X.copy(mask)
         return info
 
     def issue_command(self, road: int, text: str, goal: GoalSpec | None = None) -> None:

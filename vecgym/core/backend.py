@@ -9,6 +9,9 @@
 The engine calls each hot spot through the namespace ``select`` returns (``engine._k``); the
 observation's noise and ``backlogs`` go through the engine's namespace too.
 * ``"auto"`` (default): numba when it can be imported, else numpy; ``engine.kernels`` says which.
+
+With ``Engine(backend="torch")`` the reference functions run on torch tensors (they are written
+against the array namespace ``vecgym.core.xp``); numba does not apply there.
 """
 
 from __future__ import annotations
@@ -89,10 +92,21 @@ REFERENCE = KernelTable(
 )
 
 
-def select(kernels: str) -> KernelTable:
-    """The implementation for ``kernels`` (one of ``KERNELS``); its ``name`` is "numpy" or "numba"."""
+def select(kernels: str, backend: str = "numpy") -> KernelTable:
+    """The implementation for ``kernels`` (one of ``KERNELS``); its ``name`` is "numpy" or "numba".
+
+    The torch backend runs the reference functions (written against ``vecgym.core.xp``) on its
+    tensors: ``"auto"`` gives the reference, ``"numba"`` (compiled for numpy arrays) is refused.
+    """
     if not isinstance(kernels, str) or kernels not in KERNELS:
         raise ValueError(f"kernels must be one of {KERNELS}, got {kernels!r}")
+    if backend != "numpy":
+        if kernels == "numba":
+            raise ValueError(
+                f"kernels='numba' runs on numpy arrays only; backend={backend!r} uses the reference "
+                "functions (kernels='auto' or 'numpy')"
+            )
+        return REFERENCE
     if kernels == "numpy":
         return REFERENCE
     try:

@@ -45,6 +45,7 @@ import numpy as np
 from .metrics import BatchMetrics
 from .radio import noise_w
 from .taskcols import N_COLS
+from .xp import is_torch
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
@@ -96,19 +97,20 @@ def shadow_engine(engine: Engine) -> Engine:
     (config, task types, kernels, ``draw_arrivals``) are shared: a step only reads them.
     """
     shadow = object.__new__(type(engine))
+    X = engine.xp
     state = {}
     for key, val in engine.__dict__.items():
-        if isinstance(val, np.ndarray):
-            val = val.copy()
+        if isinstance(val, np.ndarray) or is_torch(val):
+            val = X.copy(val)
         elif isinstance(val, list):
             val = list(val)
         state[key] = val
     state.pop("_kernel_task_buf", None)  # kernels.arrive's spare rows: never share the engine's
-    state["tasks"] = np.empty((0, N_COLS))
+    state["tasks"] = X.empty((0, N_COLS), dtype=X.float64)
     # No trace, but a tracing engine runs its numpy arrival/settle paths: the shadow takes the same
     # paths (into a throwaway list), so sums such as the arrival bytes add up in the same order.
     state["trace"] = None if engine.trace is None else []
-    state["metrics"] = BatchMetrics(engine.B, engine.M, engine.K, engine.S, engine.cfg)
+    state["metrics"] = BatchMetrics(engine.B, engine.M, engine.K, engine.S, engine.cfg, xp=X)
     shadow.__dict__.update(state)
     return shadow
 
@@ -122,24 +124,25 @@ def exogenous_future(engine: Engine, horizon: int) -> ExogenousFuture:
     H = int(horizon)
     if H < 0:
         raise ValueError(f"horizon must be >= 0, got {horizon!r}")
-    cfg, B, M, K = engine.cfg, engine.B, engine.M, engine.K
-    vid = np.empty((H, B, M), dtype=np.int64)
-    active = np.empty((H, B, M), dtype=bool)
-    x = np.empty((H, B, M))
-    y = np.empty((H, B, M))
-    v = np.empty((H, B, M))
-    cell = np.empty((H, B, M), dtype=np.int64)
-    snr = np.empty((H, B, M))
-    arr = np.empty((H, B, M, K))
-    exits = np.empty((H, B, M), dtype=bool)
+    X, cfg, B, M, K = engine.xp, engine.cfg, engine.B, engine.M, engine.K
+    f = X.float64
+    vid = X.empty((H, B, M), dtype=X.int64)
+    active = X.empty((H, B, M), dtype=X.bool_)
+    x = X.empty((H, B, M), dtype=f)
+    y = X.empty((H, B, M), dtype=f)
+    v = X.empty((H, B, M), dtype=f)
+    cell = X.empty((H, B, M), dtype=X.int64)
+    snr = X.empty((H, B, M), dtype=f)
+    arr = X.empty((H, B, M, K), dtype=f)
+    exits = X.empty((H, B, M), dtype=X.bool_)
     if H:
         sim = shadow_engine(engine)
-        zeros = np.zeros((B, M, K))
+        zeros = X.zeros((B, M, K), dtype=f)
         noise = noise_w(cfg.bandwidth_hz, cfg)
         for h in range(H):
             vid[h], active[h], x[h], v[h], cell[h] = sim.vid, sim.active, sim.x, sim.v, sim.cell
             y[h] = sim.lane_y_m[sim.lane]
-            snr[h] = np.where(sim.active, cfg.tx_power_w * sim.gain / noise, 0.0)
+            snr[h] = X.where(sim.active, cfg.tx_power_w * sim.gain / noise, 0.0)
             sim.step(zeros, zeros)
             arr[h] = sim.last_arrivals_bytes
             # Ids are never reused, so a vehicle left iff its slot now holds no one or someone else.

@@ -117,6 +117,9 @@ class Numpy:
     def cummax(self, x: np.ndarray, axis: int = 0) -> np.ndarray:
         return np.maximum.accumulate(x, axis=axis)
 
+    def einsum(self, spec: str, *operands: Any) -> np.ndarray:
+        return np.einsum(spec, *operands)
+
     def scatter_add(self, out: np.ndarray, idx: Any, values: Any) -> None:
         """``out[idx] += values`` with repeated indices accumulated (``np.add.at``)."""
         np.add.at(out, idx, values)
@@ -302,6 +305,9 @@ class Torch:
 
     def cummax(self, x: Any, axis: int = 0) -> Any:
         return self.torch.cummax(x, dim=axis).values
+
+    def einsum(self, spec: str, *operands: Any) -> Any:
+        return self.torch.einsum(spec, *(self._t(o) for o in operands))
 
     def scatter_add(self, out: Any, idx: Any, values: Any) -> None:
         out.index_put_(idx if isinstance(idx, tuple) else (idx,), self._t(values).to(out.dtype), accumulate=True)
