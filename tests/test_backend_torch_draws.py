@@ -8,11 +8,15 @@ same counts and ids, their values within rtol 1e-12. Every output is float64, in
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from vecgym.core import rng
+from vecgym.config import VECConfig
+from vecgym.core import arrivals, rng, traffic
 from vecgym.core.rng import Stream
+from vecgym.tasks import TaskTypes, ZoneProfile
 
 torch = pytest.importorskip("torch", reason="the torch backend needs torch (pip install torch==2.13.0)")
 
@@ -107,3 +111,123 @@ def test_poisson_counts_are_identical_for_means_from_0_to_1e4(seed: int) -> None
     means = np.array([0.2, 3.0, 0.0])
     check_same(rng.poisson(means, grid), rng.poisson(T(means), T(grid)), name="poisson broadcast")
     check_same(rng.poisson(30.0, grid), rng.poisson(30.0, T(grid)), name="poisson scalar mean")
+
+
+# ---------------------------------------------------------------------------------------------
+# arrivals and traffic
+# ---------------------------------------------------------------------------------------------
+EVENTS = {
+    "dynamic_speed": True,
+    "incidents": ((300.0, 900.0, 0.0, 50.0, 20.0), (1000, 1500, 2, 30, 35)),  # ints too, as a user writes them
+    "ramps": ((700.0, 0.0, 40.0, 20.0), (1200, 5, 60, 3)),
+    "class_rate_multiplier": (1.0, 2.0, 0.5, 3.0),
+}
+CONFIGS = [(preset, events) for preset in ("paper", "corridor") for events in (False, True)]
+
+
+def config(preset: str, events: bool) -> VECConfig:
+    return VECConfig.from_kwargs(preset=preset, **(EVENTS if events else {}))
+
+
+def check_vehicles(ref: traffic.NewVehicles, out: traffic.NewVehicles, name: str) -> None:
+    for f in ("road", "vid", "lane", "vclass", "x_m", "speed_mps"):
+        check_same(getattr(ref, f), getattr(out, f), name=f"{name}.{f}")
+
+
+class Roads:
+    """Random (B, M) vehicle arrays for one config and seed, as numpy and as torch."""
+
+    def __init__(self, cfg: VECConfig, seed: int, B: int = 4, M: int = 40) -> None:
+        self.gen = np.random.default_rng(seed)
+        self.B, self.M, self.K = B, M, cfg.n_task_types
+        self.seeds = np.arange(B) + 100 * seed
+
+    def slot(self, s: int, cfg: VECConfig) -> dict[str, np.ndarray]:
+        gen, shape = self.gen, (self.B, self.M)
+        slot = s + gen.integers(0, 3, self.B)
+        return {
+            "slot": slot,
+            "t0": slot * cfg.slot_s,
+            "next_id": gen.integers(0, 500, self.B),
+            "x": gen.uniform(0.0, cfg.road_length_m, shape),
+            "v": gen.uniform(5.0, 35.0, shape),
+            "target": gen.uniform(5.0, 35.0, shape),
+            "vid": gen.integers(-1, 1000, shape),
+            "z": gen.normal(0.0, cfg.activity_std, (*shape, self.K)),
+            "vclass": gen.integers(0, 4, shape),
+            "active": gen.random(shape) < 0.8,
+        }
+
+
+@pytest.mark.parametrize(("preset", "events"), CONFIGS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_initial_roads_are_the_same_vehicles(preset: str, events: bool, seed: int) -> None:
+    cfg = config(preset, events)
+    seeds = np.arange(6) + 10 * seed
+    ref = traffic.initial(seeds, cfg)
+    assert ref.road.shape[0] > 0
+    check_vehicles(ref, traffic.initial(T(seeds), cfg), "initial")
+
+
+@pytest.mark.parametrize(("preset", "events"), CONFIGS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_entries_and_motion_are_the_same(preset: str, events: bool, seed: int) -> None:
+    cfg = config(preset, events)
+    roads = Roads(cfg, seed)
+    seeds_t = T(roads.seeds)
+    entered = 0
+    for s in range(0, 120, 4):
+        d = roads.slot(s, cfg)
+        dt = {key: T(value) for key, value in d.items()}
+        ref = traffic.entries(roads.seeds, d["slot"], d["t0"], d["next_id"], cfg)
+        check_vehicles(ref, traffic.entries(seeds_t, dt["slot"], dt["t0"], dt["next_id"], cfg), "entries")
+        entered += ref.road.shape[0]
+        args = ("x", "v", "target")
+        out_n = traffic.advance(*(d[a] for a in args), roads.seeds, d["slot"], d["vid"], d["t0"], cfg)
+        out_t = traffic.advance(*(dt[a] for a in args), seeds_t, dt["slot"], dt["vid"], dt["t0"], cfg)
+        for name, r, o in zip(("x_end", "v_end", "target"), out_n, out_t, strict=True):
+            check_same(r, o, name=f"advance.{name}")
+        check_same(
+            traffic.speed_cap_mps(d["x"], d["t0"][:, None], cfg),
+            traffic.speed_cap_mps(dt["x"], dt["t0"][:, None], cfg),
+            name="speed_cap_mps",
+        )
+    assert entered > 0  # the entry path ran, not only the "nobody enters" shortcut
+
+
+@pytest.mark.parametrize(("preset", "events"), CONFIGS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_activity_and_arrivals_are_the_same_tasks(preset: str, events: bool, seed: int) -> None:
+    cfg = config(preset, events)
+    types, zone = TaskTypes.from_config(cfg), ZoneProfile(cfg)
+    arrays = ("size_min_bytes", "size_max_bytes", "cycles_per_byte", "deadline_s", "rate_hz")
+    types_t = dataclasses.replace(types, **{f: T(getattr(types, f)) for f in arrays})  # as the engine holds them
+    roads = Roads(cfg, seed)
+    seeds_t = T(roads.seeds)
+    n_tasks = 0
+    for s in range(0, 60, 3):
+        d = roads.slot(s, cfg)
+        dt = {key: T(value) for key, value in d.items()}
+        check_same(zone(d["x"]), zone(dt["x"]), name="zone")
+        check_same(
+            arrivals.activity_init(roads.seeds[:2].repeat(5), d["vid"][0, :10], roads.K, cfg),
+            arrivals.activity_init(seeds_t[:2].repeat_interleave(5), dt["vid"][0, :10], roads.K, cfg),
+            rtol=1e-15,
+            name="activity_init",
+        )
+        check_same(
+            arrivals.activity_step(d["z"], roads.seeds, d["slot"], d["vid"], cfg),
+            arrivals.activity_step(dt["z"], seeds_t, dt["slot"], dt["vid"], cfg),
+            name="activity_step",
+        )
+        lam = arrivals.mean_counts(d["z"], d["x"], d["vclass"], d["active"], types, zone, cfg)
+        lam_t = arrivals.mean_counts(dt["z"], dt["x"], dt["vclass"], dt["active"], types_t, zone, cfg)
+        check_same(lam, lam_t, name="mean_counts")
+        scale = [1.0, 20.0, 500.0][s % 3]  # busy slots too: many tasks per (vehicle, type)
+        ref = arrivals.draw_arrivals(lam * scale, roads.seeds, d["slot"], d["vid"], d["t0"], types, cfg.slot_s)
+        # The torch means are numpy's (rtol 1e-12 above): the same λ gives the same counts.
+        out = arrivals.draw_arrivals(T(lam * scale), seeds_t, dt["slot"], dt["vid"], dt["t0"], types_t, cfg.slot_s)
+        for f in ("g", "typ", "t_arr_s", "size_bytes"):
+            check_same(getattr(ref, f), getattr(out, f), name=f"draw_arrivals.{f}")
+        n_tasks += ref.g.shape[0]
+    assert n_tasks > 1000

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import VECConfig
+from .core.xp import xp_of
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,10 @@ class ZoneProfile:
         self._norm = float(np.mean(self._raw(grid)))
 
     def _raw(self, x_m: np.ndarray) -> np.ndarray:
-        out = np.ones_like(x_m)
-        for centre, width, gain in self.zones:
-            out += gain * np.exp(-0.5 * ((x_m - centre) / width) ** 2)
+        xp = xp_of(x_m)
+        out = xp.ones(x_m.shape, dtype=xp.float64)
+        for centre, width, gain in self.zones.tolist():  # Python floats: no numpy scalar meets a tensor
+            out += gain * xp.exp(-0.5 * ((x_m - centre) / width) ** 2)
         return out
 
     def __call__(self, x_m: np.ndarray) -> np.ndarray:

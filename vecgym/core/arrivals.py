@@ -8,6 +8,7 @@ with ``m = exp(z - σ²/2)`` and ``z`` an AR(1) log level (mean of m is 1).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from ..config import VECConfig
 from ..tasks import TaskTypes, ZoneProfile
 from .rng import Stream, normal, poisson, uniform
+from .xp import xp_of
 
 #: Arrival index stride per type inside a (vehicle, slot) key: at most this many tasks per type.
 MAX_PER_TYPE = 1 << 20
@@ -32,15 +34,17 @@ class NewTasks:
 
 def activity_init(seed: np.ndarray, vid: np.ndarray, n_types: int, cfg: VECConfig) -> np.ndarray:
     """Stationary log activity levels z ~ N(0, σ²) of new vehicles, shape (n, K)."""
-    return cfg.activity_std * normal(seed[:, None], -1, Stream.ACTIVITY, vid[:, None], np.arange(n_types))
+    xp = xp_of(seed, vid)
+    return cfg.activity_std * normal(seed[:, None], -1, Stream.ACTIVITY, vid[:, None], xp.arange(n_types))
 
 
 def activity_step(z: np.ndarray, seed: np.ndarray, slot: np.ndarray, vid: np.ndarray, cfg: VECConfig) -> np.ndarray:
     """z ← φ·z + sqrt(1 - φ²)·σ·ε for (B, M, K) levels; ε keyed by (road, slot, vehicle, type)."""
+    xp = xp_of(z, seed)
     phi = cfg.activity_corr
-    k = np.arange(z.shape[-1])
+    k = xp.arange(z.shape[-1])
     eps = normal(seed[:, None, None], slot[:, None, None], Stream.ACTIVITY, vid[:, :, None], k)
-    return phi * z + np.sqrt(1.0 - phi * phi) * cfg.activity_std * eps
+    return phi * z + math.sqrt(1.0 - phi * phi) * cfg.activity_std * eps  # math.sqrt: IEEE, numpy's bits
 
 
 def mean_counts(
@@ -53,9 +57,10 @@ def mean_counts(
     cfg: VECConfig,
 ) -> np.ndarray:
     """Expected arrivals per (road, vehicle slot, type) in the coming slot, shape (B, M, K)."""
-    level = np.exp(z - 0.5 * cfg.activity_std**2)
-    mult = zone(x_m) * np.asarray(cfg.class_rate_multiplier)[vclass] * active
-    return level * (types.rate_hz * cfg.slot_s) * mult[..., None]
+    xp = xp_of(z, x_m)
+    level = xp.exp(z - 0.5 * cfg.activity_std**2)
+    mult = zone(x_m) * xp.asarray(cfg.class_rate_multiplier, dtype=xp.float64)[vclass] * active
+    return level * (xp.asarray(types.rate_hz, dtype=xp.float64) * cfg.slot_s) * mult[..., None]
 
 
 def draw_arrivals(
@@ -68,20 +73,23 @@ def draw_arrivals(
     slot_s: float,
 ) -> NewTasks:
     """Poisson counts for (B, M, K) means ``lam``, then each task's arrival time and size."""
+    xp = xp_of(lam, seed)
     B, M, K = lam.shape
-    k = np.arange(K)
+    k = xp.arange(K)
     u = uniform(seed[:, None, None], slot[:, None, None], Stream.ARRIVAL_COUNT, vid[:, :, None], k)
-    counts = poisson(lam, u).ravel()
-    q = np.repeat(np.arange(B * M * K), counts)
+    counts = poisson(lam, u).reshape(-1)
+    q = xp.repeat(xp.arange(B * M * K), counts)
     # Index of each task among its (vehicle, type) arrivals: 0, 1, ... per queue.
-    starts = np.cumsum(counts) - counts
-    i = np.arange(q.shape[0]) - np.repeat(starts, counts)
+    starts = xp.cumsum(counts, axis=0) - counts
+    i = xp.arange(q.shape[0]) - xp.repeat(starts, counts)
     g = q // K
     typ = q - g * K
     road = g // M
     key = typ * MAX_PER_TYPE + i
-    vid_t = vid.ravel()[g]
+    vid_t = vid.reshape(-1)[g]
     t_arr = t0_s[road] + slot_s * uniform(seed[road], slot[road], Stream.ARRIVAL_TIME, vid_t, key)
     size_u = uniform(seed[road], slot[road], Stream.ARRIVAL_SIZE, vid_t, key)
-    size = types.size_min_bytes[typ] + (types.size_max_bytes[typ] - types.size_min_bytes[typ]) * size_u
+    size_min = xp.asarray(types.size_min_bytes, dtype=xp.float64)[typ]
+    size_max = xp.asarray(types.size_max_bytes, dtype=xp.float64)[typ]
+    size = size_min + (size_max - size_min) * size_u
     return NewTasks(g=g, typ=typ, t_arr_s=t_arr, size_bytes=size)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..config import VECConfig
 from .rng import Stream, poisson, uniform
+from .xp import Numpy, Torch, xp_of
 
 _KMH = 1.0 / 3.6
 
@@ -33,9 +34,11 @@ class NewVehicles:
 
 def _attributes(seed: np.ndarray, slot: np.ndarray | int, stream: Stream, idx: np.ndarray, cfg: VECConfig):
     """(u_speed, u_pos, lane, class) draws for vehicles keyed by ``idx``."""
+    xp = xp_of(seed, idx)
     u = [uniform(seed, slot, stream, idx, j) for j in range(4)]
-    lane = np.minimum((u[2] * cfg.n_lanes).astype(np.int64), cfg.n_lanes - 1)
-    vclass = np.searchsorted(np.cumsum(cfg.class_probs)[:-1], u[3], side="right").astype(np.int64)
+    lane = xp.minimum(xp.astype(u[2] * cfg.n_lanes, xp.int64), cfg.n_lanes - 1)
+    edges = xp.asarray(np.cumsum(cfg.class_probs)[:-1], dtype=xp.float64)  # host sums: numpy's bits
+    vclass = xp.astype(xp.searchsorted(edges, u[3], side="right"), xp.int64)
     return u[0], u[1], lane, vclass
 
 
@@ -45,14 +48,15 @@ def initial(seeds: np.ndarray, cfg: VECConfig) -> NewVehicles:
     The vehicles present at an instant are length-biased towards slow ones (they stay longer):
     v = v_min·(v_max/v_min)^U. Ids grow from the entry towards the exit.
     """
-    counts = poisson(np.full(seeds.shape, cfg.n_vehicles), uniform(seeds, 0, Stream.ROAD_COUNT, 0, 0))
-    road = np.repeat(np.arange(seeds.shape[0]), counts)
-    i = np.arange(road.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
+    xp = xp_of(seeds)
+    counts = poisson(xp.full(seeds.shape, cfg.n_vehicles), uniform(seeds, 0, Stream.ROAD_COUNT, 0, 0))
+    road = xp.repeat(xp.arange(seeds.shape[0]), counts)
+    i = xp.arange(road.shape[0]) - xp.repeat(xp.cumsum(counts, axis=0) - counts, counts)
     u_speed, u_pos, lane, vclass = _attributes(seeds[road], 0, Stream.ROAD_INIT, i, cfg)
     lo, hi = cfg.speed_min_kmh * _KMH, cfg.speed_max_kmh * _KMH
     x = u_pos * cfg.road_length_m
-    order = np.lexsort((x, road))
-    vid = np.empty_like(i)
+    order = xp.lexsort((x, road))
+    vid = xp.empty(i.shape, dtype=xp.int64)
     vid[order] = i  # rank by x inside each road (road-major order keeps i's per-road numbering)
     return NewVehicles(road, vid, x, lo * (hi / lo) ** u_speed, lane, vclass)
 
@@ -60,40 +64,43 @@ def initial(seeds: np.ndarray, cfg: VECConfig) -> NewVehicles:
 def entries(seeds: np.ndarray, slot: np.ndarray, t0_s: np.ndarray, next_id: np.ndarray, cfg: VECConfig) -> NewVehicles:
     """Vehicles entering during one slot at x = 0 and at active on-ramps; each has driven since
     its entry instant. Ids continue from ``next_id`` per road."""
+    xp = xp_of(seeds, t0_s)
     B = seeds.shape[0]
-    rates = [np.full(B, cfg.entry_rate_hz)]
+    rates = [xp.full(B, cfg.entry_rate_hz)]
     origins = [0.0]
     for x_ramp, t_start, t_end, rate_hz in cfg.ramps:
-        rates.append(np.where((t0_s >= t_start) & (t0_s < t_end), rate_hz, 0.0))
-        origins.append(x_ramp)
-    lam = np.stack(rates, axis=1) * cfg.slot_s  # (B, n_origins)
-    u = uniform(seeds[:, None], slot[:, None], Stream.ENTRY_COUNT, 0, np.arange(lam.shape[1]))
+        rates.append(xp.where((t0_s >= t_start) & (t0_s < t_end), float(rate_hz), 0.0))
+        origins.append(float(x_ramp))
+    lam = xp.stack(rates, axis=1) * cfg.slot_s  # (B, n_origins)
+    n_origins = lam.shape[1]
+    u = uniform(seeds[:, None], slot[:, None], Stream.ENTRY_COUNT, 0, xp.arange(n_origins))
     counts = poisson(lam, u)  # (B, n_origins)
     if not counts.any():  # most slots: nobody enters
-        return _none(B)
+        return _none(xp)
     per_road = counts.sum(axis=1)
-    road = np.repeat(np.arange(B), per_road)
-    i = np.arange(road.shape[0]) - np.repeat(np.cumsum(per_road) - per_road, per_road)
+    road = xp.repeat(xp.arange(B), per_road)
+    i = xp.arange(road.shape[0]) - xp.repeat(xp.cumsum(per_road, axis=0) - per_road, per_road)
     vid = next_id[road] + i
-    origin = np.asarray(origins)[np.repeat(np.tile(np.arange(lam.shape[1]), B), counts.ravel())]
+    origin = xp.asarray(origins, dtype=xp.float64)[xp.repeat(xp.arange(B * n_origins) % n_origins, counts.reshape(-1))]
     u_speed, u_pos, lane, vclass = _attributes(seeds[road], -1, Stream.ENTRY_ATTR, vid, cfg)
     lo, hi = cfg.speed_min_kmh * _KMH, cfg.speed_max_kmh * _KMH
     speed = lo + (hi - lo) * u_speed
     return NewVehicles(road, vid, origin + speed * cfg.slot_s * u_pos, speed, lane, vclass)
 
 
-def _none(B: int) -> NewVehicles:
+def _none(xp: Numpy | Torch) -> NewVehicles:
     """No vehicles."""
-    empty_i, empty_f = np.empty(0, dtype=np.int64), np.empty(0)
+    empty_i, empty_f = xp.empty(0, dtype=xp.int64), xp.empty(0, dtype=xp.float64)
     return NewVehicles(empty_i, empty_i, empty_f, empty_f, empty_i, empty_i)
 
 
 def speed_cap_mps(x_m: np.ndarray, t_s: np.ndarray, cfg: VECConfig) -> np.ndarray:
     """The speed limit from active incidents at (x, t); inf where none applies."""
-    cap = np.full(x_m.shape, np.inf)
+    xp = xp_of(x_m, t_s)
+    cap = xp.full(x_m.shape, xp.inf)
     for x0, x1, t_start, t_end, speed_kmh in cfg.incidents:
         on = (x_m >= x0) & (x_m < x1) & (t_s >= t_start) & (t_s < t_end)
-        cap = np.where(on, np.minimum(cap, speed_kmh * _KMH), cap)
+        cap = xp.where(on, xp.minimum(cap, speed_kmh * _KMH), cap)
     return cap
 
 
@@ -113,15 +120,17 @@ def advance(
     speed; speeds move towards the desired speed at bounded acceleration. The position uses the
     mean of start and end speed, exact for the piecewise-constant acceleration used here.
     """
+    xp = xp_of(x_m, v_mps)
     tau = cfg.slot_s
     if not cfg.dynamic_speed and not cfg.incidents:
         return x_m + v_mps * tau, v_mps, target_mps
     if cfg.dynamic_speed:
         u_change = uniform(seed[:, None], slot[:, None], Stream.SPEED_CHANGE, vid, 0)
         u_new = uniform(seed[:, None], slot[:, None], Stream.SPEED_CHANGE, vid, 1)
-        change = u_change < 1.0 - np.exp(-cfg.speed_change_rate_hz * tau)
-        target_mps = np.where(change, cfg.speed_min_mps + (cfg.speed_max_mps - cfg.speed_min_mps) * u_new, target_mps)
-    desired = np.minimum(target_mps, speed_cap_mps(x_m, t0_s[:, None], cfg))
-    dv = np.clip(desired - v_mps, -cfg.accel_max_mps2 * tau, cfg.accel_max_mps2 * tau)
+        p_change = 1.0 - float(np.exp(-cfg.speed_change_rate_hz * tau))  # a host constant: numpy's exp
+        change = u_change < p_change
+        target_mps = xp.where(change, cfg.speed_min_mps + (cfg.speed_max_mps - cfg.speed_min_mps) * u_new, target_mps)
+    desired = xp.minimum(target_mps, speed_cap_mps(x_m, t0_s[:, None], cfg))
+    dv = xp.clip(desired - v_mps, -cfg.accel_max_mps2 * tau, cfg.accel_max_mps2 * tau)
     v_end = v_mps + dv
     return x_m + 0.5 * (v_mps + v_end) * tau, v_end, target_mps
