@@ -125,7 +125,7 @@ def observe_batch(engine: Engine, goal_vectors: Any) -> dict[str, Any]:
     hi = X.asarray([cfg.road_length_m + POS_MARGIN_M, y_max_m(cfg)], dtype=X.float64)
     pos = X.astype(X.clip(pos, lo, hi) * act[..., None], f32)
     speed = X.clip(engine.v + cfg.speed_noise_mps * noise[..., 2], 0.0, MAX_SPEED_MPS) * act
-    snr_lin = cfg.tx_power_w * engine.gain / radio.noise_w(cfg.bandwidth_hz, cfg)
+    snr_lin = cfg.tx_power_w * engine.gain / float(radio.noise_w(cfg.bandwidth_hz, cfg))
     with X.errstate(divide="ignore"):
         snr_db = X.where(act, 10.0 * X.log10(snr_lin) + cfg.rate_noise_db * noise[..., 3], 0.0)
     snr_db = X.clip(snr_db, *SNR_DB_RANGE)

@@ -138,7 +138,7 @@ def exogenous_future(engine: Engine, horizon: int) -> ExogenousFuture:
     if H:
         sim = shadow_engine(engine)
         zeros = X.zeros((B, M, K), dtype=f)
-        noise = noise_w(cfg.bandwidth_hz, cfg)
+        noise = float(noise_w(cfg.bandwidth_hz, cfg))
         for h in range(H):
             vid[h], active[h], x[h], v[h], cell[h] = sim.vid, sim.active, sim.x, sim.v, sim.cell
             y[h] = sim.lane_y_m[sim.lane]
