@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-#: The BLAS / OpenMP thread-count variables a worker pins to one thread.
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: The BLAS / OpenMP / numba thread-count variables a worker pins to one thread.
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 RAY_MISSING = "--ray needs Ray Core: pip install 'vecgym[ray]' (not ray[rllib], whose gymnasium pin is older)"
 
 J = TypeVar("J")
@@ -74,7 +74,7 @@ def pin_one_thread() -> None:
 
 
 @contextmanager
-def _single_thread_env() -> Iterator[None]:
+def single_thread_env() -> Iterator[None]:
     """These variables set to 1 in ``os.environ`` (workers started inside inherit them, so numpy,
     imported when a spawned worker unpickles its first job, already sees them), then restored."""
     saved = {var: os.environ.get(var) for var in THREAD_VARS}
@@ -108,7 +108,7 @@ def _processes(
     )
     finished = False
     try:
-        with _single_thread_env():  # spawn starts the workers as jobs are submitted
+        with single_thread_env():  # spawn starts the workers as jobs are submitted
             futures: dict[Future[R], int] = {pool.submit(fn, jobs[i]): i for i in indices}
         yield from ((i, fn(jobs[i])) for i in local)
         for fut in as_completed(futures):

@@ -45,10 +45,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from benchmarks.backends import THREAD_VARS, single_thread_env
 from benchmarks.throughput import _Clock, record, runners, schedule
 
 #: The BLAS / OpenMP thread-count variables each task pins to one thread.
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 ONE_THREAD = ",".join("1" for _ in THREAD_VARS)  # ``TaskResult.threads`` of a task with one thread
 
 #: The runner timed in each task, by case (default: the raw one-road env).
@@ -173,26 +173,10 @@ class _ProcessBarrier:
         self.barrier.wait(BARRIER_TIMEOUT_S)
 
 
-@contextmanager
-def _one_thread_env() -> Iterator[None]:
-    """``THREAD_VARS`` set to 1 in ``os.environ`` (spawned processes inherit them before numpy is
-    imported), then restored."""
-    saved = {var: os.environ.get(var) for var in THREAD_VARS}
-    os.environ.update(dict.fromkeys(THREAD_VARS, "1"))
-    try:
-        yield
-    finally:
-        for var, value in saved.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
-
-
 def run_processes(tasks: list[Task]) -> list[TaskResult]:
     """The tasks in as many ``spawn`` processes, each with one BLAS / OpenMP thread."""
     ctx = multiprocessing.get_context("spawn")
-    with _one_thread_env(), ctx.Manager() as manager:
+    with single_thread_env(), ctx.Manager() as manager:
         ready = _ProcessBarrier(manager.Barrier(len(tasks)))
         with ProcessPoolExecutor(len(tasks), mp_context=ctx) as pool:
             futures = [pool.submit(run_task, task, ready) for task in tasks]
