@@ -213,3 +213,18 @@ def test_vector_env_autoreset_on_the_device(make: bool) -> None:
     summary = env.episode_metrics(0)
     assert summary["slots"] == ref.episode_metrics(0)["slots"]
     env.close()
+
+
+def test_torch_engine_pickles_and_copies() -> None:
+    import copy
+    import pickle
+
+    eng = Engine(VECConfig.from_kwargs(), 2, backend="torch")
+    eng.reset(np.array([1, 2]))
+    full = torch.full((2, eng.M, eng.K), 0.5, dtype=torch.float64)
+    eng.step(full, full * 0.1)
+    twins = [pickle.loads(pickle.dumps(eng)), copy.deepcopy(eng)]
+    want = eng.step(full, full * 0.1).reward
+    for twin in twins:
+        assert twin.xp is eng.xp and twin.metrics.xp is eng.xp
+        assert torch.equal(twin.step(full, full * 0.1).reward, want)

@@ -120,3 +120,12 @@ def test_einsum_matches_numpy() -> None:
     np.testing.assert_allclose(
         N.einsum("bmt,bmc->btc", a, b), T.to_numpy(T.einsum("bmt,bmc->btc", T.asarray(a), T.asarray(b))), rtol=1e-12
     )
+
+
+def test_namespaces_pickle_and_copy_as_the_shared_ones() -> None:
+    import copy
+    import pickle
+
+    for ns in (N, T):
+        assert pickle.loads(pickle.dumps(ns)) is ns
+        assert copy.deepcopy(ns) is ns

@@ -49,6 +49,10 @@ class Numpy:
     bool_ = np.bool_
     inf = np.inf
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled and deep-copied as the shared namespace (``x.xp is NUMPY`` keeps holding).
+        return (get, ("numpy", "cpu"))
+
     # --- creation: dtype float64 unless given ---------------------------------------------------
     def asarray(self, x: Any, dtype: Any = None) -> np.ndarray:
         return np.asarray(x, dtype=dtype)
@@ -155,6 +159,10 @@ class Torch:
         self.torch = torch
         self.device = torch.device(device)
         self.float64, self.int64, self.bool_ = torch.float64, torch.int64, torch.bool
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The namespace holds the torch module: pickle (and deep-copy) it as get("torch", device).
+        return (get, ("torch", str(self.device)))
 
     # --- creation ---------------------------------------------------------------------------------
     def asarray(self, x: Any, dtype: Any = None) -> Any:
