@@ -36,12 +36,20 @@ worker, the scaling efficiency against the smallest W and the end-to-end wall se
 are ``spawn`` processes, or with ``--ray`` Ray tasks on a local Ray instance (``num_cpus`` = the
 largest W), or with ``--ray ADDRESS`` on a running cluster (``pip install 'vecgym[ray]'``).
 ``batch-64`` then times ``VECVectorEnv.step`` only.
+
+Backends (``benchmarks.backend_sweep``, issue 14): ``--backend numpy|torch [--device cpu|cuda]``
+runs instead the sweep of the batch core against B (``--num-envs``, or doubling from 1 up to an
+out-of-memory error, ``--max-envs`` or ``--time-budget``) at N = 30 (``--preset paper corridor``)
+and N = 1000 (``--n 30 1000``): steps/s, vehicle-slots/s, memory and the memory-bandwidth
+fraction; ``python -m benchmarks.backend_sweep --help`` lists its options. Without ``--backend``
+the table above runs, unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,7 +57,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from benchmarks import scaleout
+    from benchmarks import backend_sweep, scaleout
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -250,7 +258,12 @@ def runners(case: str) -> dict[str, TimeFn]:
 
 
 # ---------------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> list[Row] | list[scaleout.ScaleRow]:
+def main(argv: list[str] | None = None) -> list[Row] | list[scaleout.ScaleRow] | list[backend_sweep.CaseResult]:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a == "--backend" or a.startswith("--backend=") for a in argv):
+        from benchmarks import backend_sweep
+
+        return backend_sweep.main(argv)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
