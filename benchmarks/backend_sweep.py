@@ -64,7 +64,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
-from benchmarks.throughput import _config
+from benchmarks.throughput_cases import _config
 from vecgym.config import VECConfig
 from vecgym.core.engine import Engine
 

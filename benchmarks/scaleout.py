@@ -7,8 +7,8 @@ tasks or as spawned processes, for W = 1, 2, …
 For each worker count W, W tasks (one CPU each) run at once. Each builds its env, records its
 policy's actions from its own seed (``--seed`` + worker index: W different roads), replays the
 warm-up slots, waits at a start barrier until all W tasks are ready, then times the same number of
-steps as the single-process row (``throughput.schedule``), with ``throughput.record`` and
-``throughput.runners``. One-road cases time ``env.unwrapped.step``; ``batch-64`` times
+steps as the single-process row (``throughput_cases.schedule``), with ``throughput_cases.record`` and
+``throughput_cases.runners``. One-road cases time ``env.unwrapped.step``; ``batch-64`` times
 ``VECVectorEnv.step`` (the Gymnasium vector env of 64 roads).
 
 Per W the table gives the aggregate steps/s and vehicle-slots/s (the work of all tasks over the
@@ -46,7 +46,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from benchmarks.backends import THREAD_VARS, single_thread_env
-from benchmarks.throughput import _Clock, record, runners, schedule
+from benchmarks.throughput_cases import _Clock, record, runners, schedule
 
 #: The BLAS / OpenMP thread-count variables each task pins to one thread.
 ONE_THREAD = ",".join("1" for _ in THREAD_VARS)  # ``TaskResult.threads`` of a task with one thread

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import backend_sweep, throughput
+from benchmarks import backend_sweep, throughput, throughput_cases
 from benchmarks.backend_sweep import SweepRow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,8 +33,8 @@ def test_env_counts_double_up_to_max() -> None:
 
 
 def test_case_config_scales_n_1000_as_throughput() -> None:
-    assert backend_sweep.case_config("paper", 1000) == throughput._config("n-1000")
-    assert backend_sweep.case_config("corridor", 30) == throughput._config("corridor-30")
+    assert backend_sweep.case_config("paper", 1000) == throughput_cases._config("n-1000")
+    assert backend_sweep.case_config("corridor", 30) == throughput_cases._config("corridor-30")
 
 
 def test_equal_offload_on_the_device() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import scaleout, throughput
+from benchmarks import scaleout, throughput, throughput_cases
 from benchmarks.scaleout import ScaleRow, TaskResult
 
 STEPS, WARMUP, SEED = 5, 2, 3  # a few slots of the paper road: seconds, not minutes
@@ -39,7 +39,7 @@ def _check(rows: list[ScaleRow], workers: list[int], backend: str) -> None:
         assert r.steps_per_s == pytest.approx(r.workers * STEPS / slowest)
         assert r.vehicle_slots_per_s == pytest.approx(sum(t.active * t.steps for t in r.tasks) / slowest)
         for i, t in enumerate(r.tasks):  # task i ran the single-process recording from seed + i
-            _, active, _ = throughput.record("paper-30", "const", WARMUP + STEPS, SEED + i)
+            _, active, _ = throughput_cases.record("paper-30", "const", WARMUP + STEPS, SEED + i)
             assert t.active == active > 0 and t.steps == STEPS
         assert {t.threads for t in r.tasks} == {scaleout.ONE_THREAD}  # one BLAS / OpenMP thread per task
         assert len({t.pid for t in r.tasks}) == r.workers  # concurrent: one process each
