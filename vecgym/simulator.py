@@ -39,10 +39,10 @@ def backlogs(engine: Engine) -> dict[str, np.ndarray]:
     g = X.astype(tasks[:, G], X.int64)
     q = g * K + X.astype(tasks[:, TYP], X.int64)
     return {
-        "local_cycles": X.bincount(g, weights=tasks[:, LOC_REM], minlength=B * M).reshape(B, M),
-        "upload_bits": X.bincount(g, weights=tasks[:, UP_REM], minlength=B * M).reshape(B, M),
-        "edge_cycles": X.bincount(q, weights=tasks[:, EDGE_REM], minlength=B * M * K).reshape(B, M, K),
-        "result_bits": X.bincount(g, weights=tasks[:, RES_REM], minlength=B * M).reshape(B, M),
+        "local_cycles": X.bincount(g, weights=tasks[:, LOC_REM], length=B * M).reshape(B, M),
+        "upload_bits": X.bincount(g, weights=tasks[:, UP_REM], length=B * M).reshape(B, M),
+        "edge_cycles": X.bincount(q, weights=tasks[:, EDGE_REM], length=B * M * K).reshape(B, M, K),
+        "result_bits": X.bincount(g, weights=tasks[:, RES_REM], length=B * M).reshape(B, M),
     }
 
 

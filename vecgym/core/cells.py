@@ -144,15 +144,16 @@ def migrate(
         link, tasks[rows, T_ARR], xp.maximum(arrival, start[link]), bits, rate, start, xp.full(rows.shape[0], INF)
     )
     there = done + hops * cfg.backhaul_delay_s
-    tasks[rows[at_edge[rows]], EDGE_T] = there[at_edge[rows]]
-    tasks[rows[results[rows]], RES_T] = there[results[rows]]
-    tasks[rows[partial[rows]], UPF_T] = there[partial[rows]]
+    # Writes over all ``rows`` (where, not a masked write): the same values, no host sync on a device.
+    tasks[rows, EDGE_T] = xp.where(at_edge[rows], there, tasks[rows, EDGE_T])
+    tasks[rows, RES_T] = xp.where(results[rows], there, tasks[rows, RES_T])
+    tasks[rows, UPF_T] = xp.where(partial[rows], there, tasks[rows, UPF_T])
     new_free = xp.copy(free)
     xp.scatter_max(new_free, link, done)
-    per_road_bits = xp.bincount(road, weights=bits * hops, minlength=B)
+    per_road_bits = xp.bincount(road, weights=bits * hops, length=B)
     return Migration(
-        handovers=xp.astype(xp.bincount(moving_g // n_max, minlength=B), xp.float64),
-        bytes=xp.bincount(road, weights=bits, minlength=B) / 8.0,
+        handovers=xp.astype(xp.bincount(moving_g // n_max, length=B), xp.float64),
+        bytes=xp.bincount(road, weights=bits, length=B) / 8.0,
         energy_j=cfg.backhaul_energy_j_per_bit * per_road_bits,
         link_free_s=new_free.reshape(link_free_s.shape),
     )

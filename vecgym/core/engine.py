@@ -259,7 +259,7 @@ class Engine:
         X, B, M = self.xp, self.B, self.M
         if new.road.shape[0] == 0:
             return X.zeros(B, dtype=X.int64)
-        n_new = X.bincount(new.road, minlength=B)
+        n_new = X.bincount(new.road, length=B)
         free = ~self.active
         rank = X.cumsum(free, axis=1) - 1
         starts = X.cumsum(n_new, axis=0) - n_new
@@ -393,7 +393,7 @@ class Engine:
         self.pending_migration_j[:] = 0.0
         self.pending_handovers[:] = 0.0
         self.metrics.counts[:, 8] += blocked
-        in_flight = X.bincount(X.astype(self.tasks[:, G], X.int64) // M, minlength=B)
+        in_flight = X.bincount(X.astype(self.tasks[:, G], X.int64) // M, length=B)
         metrics = {
             "n_active": n_active,
             "n_uploading": n_up,
@@ -475,7 +475,7 @@ class Engine:
             return self._k.arrive(self, w, t0, tcut_g)  # the same in one compiled pass
         X, B, M, K = self.xp, self.B, self.M, self.K
         new = self.draw_arrivals(self.lam, self.seed, self.slot, self.vid, t0, self.types, self.cfg.slot_s)
-        keep = new.t_arr_s < tcut_g[new.g]
+        keep = X.flatnonzero(new.t_arr_s < tcut_g[new.g])  # one compaction (a host sync on a device)
         g, typ, t_arr, size = new.g[keep], new.typ[keep], new.t_arr_s[keep], new.size_bytes[keep]
         order = X.lexsort((t_arr, g))
         g, typ, t_arr, size = g[order], typ[order], t_arr[order], size[order]
@@ -487,8 +487,8 @@ class Engine:
             self.trace[-1]["arrivals"] = {"g": g, "typ": typ, "t_arr": t_arr, "size_bytes": size, "w": w_task}
         self.tasks = X.concatenate((self.tasks, rows)) if rows.shape[0] else self.tasks
         # Weighted bincounts are float64 already (as numpy's, summed in row order).
-        self.last_arrivals_bytes = X.bincount(g * K + typ, weights=size, minlength=B * M * K).reshape(B, M, K)
-        return X.astype(X.bincount(g // M, minlength=B), X.float64)
+        self.last_arrivals_bytes = X.bincount(g * K + typ, weights=size, length=B * M * K).reshape(B, M, K)
+        return X.astype(X.bincount(g // M, length=B), X.float64)
 
     def _shared_rate(self, busy_g: Any, band_hz: float, power_w: float) -> tuple[Any, Any]:
         """Rate (bit/s) of each vehicle on its cell's band split equally among ``busy_g`` vehicles."""
@@ -497,7 +497,7 @@ class Engine:
         busy = busy_g & (cell >= 0)
         key = (X.arange(B)[:, None] * S + X.maximum(self.cell, 0)).reshape(-1)
         # Busy vehicles per cell as a weighted count (exact integers, no compaction).
-        n_cell = X.bincount(key, weights=busy, minlength=B * S)
+        n_cell = X.bincount(key, weights=busy, length=B * S)
         band = band_hz / X.maximum(n_cell[key], 1.0)
         snr = power_w * self.gain.reshape(-1) / radio.noise_w(band, cfg)
         rate = X.where(busy, radio.rate_bps(band, snr, cfg.max_spectral_efficiency), 0.0)
@@ -525,8 +525,8 @@ class Engine:
         served_g = served_q.reshape(-1, self.K).sum(axis=1)
         # Sums over the held vehicles, as weights that are 0 elsewhere (the same bits as compacting).
         share_g = X.where(held_f, share.sum(axis=2).reshape(-1), 0.0)
-        freq = cfg.edge_cpu_hz * X.bincount(server, weights=share_g, minlength=B * S)
-        cycles = X.bincount(server, weights=X.where(held_f, served_g, 0.0), minlength=B * S)
+        freq = cfg.edge_cpu_hz * X.bincount(server, weights=share_g, length=B * S)
+        cycles = X.bincount(server, weights=X.where(held_f, served_g, 0.0), length=B * S)
         energy = (self.kappa_edge * freq * freq * cycles).reshape(B, S).sum(axis=1)
         energy_g = X.where(held_f, self.kappa_edge * freq[server] ** 2 * served_g, 0.0).reshape(B, self.M)
         return energy, cycles.reshape(B, S), energy_g
@@ -535,7 +535,7 @@ class Engine:
         """Phase 5: result downloads from the serving RSU. Returns bits and rate per vehicle."""
         X = self.xp
         idx = self._k.downloading(self.tasks, t1_g)
-        busy = X.bincount(X.astype(self.tasks[idx, G], X.int64), minlength=self.B * self.M) > 0
+        busy = X.bincount(X.astype(self.tasks[idx, G], X.int64), length=self.B * self.M) > 0
         r_dl, _ = self._shared_rate(busy, self.cfg.downlink_bandwidth_hz, self.cfg.rsu_tx_power_w)
         bits = self._k.downlink_phase(self.tasks, idx, t0_g, tcut_g, r_dl)
         return bits, r_dl
@@ -566,7 +566,7 @@ class Engine:
         acc = X.where(completed, X.minimum(lat / d_eff, cap), X.minimum(age / d_eff, cap))
         acc = X.where(failed | dropped, cap, acc)
         acc = X.maximum(acc, tasks[:, ACC])
-        qos_g = X.bincount(g, weights=self.weight.reshape(-1)[g] * (acc - tasks[:, ACC]), minlength=B * M)
+        qos_g = X.bincount(g, weights=self.weight.reshape(-1)[g] * (acc - tasks[:, ACC]), length=B * M)
         qos_g = qos_g.reshape(B, M)
         qos_cost = qos_g.sum(axis=1)
         tasks[:, ACC] = acc
@@ -588,22 +588,22 @@ class Engine:
             self.trace[-1]["qos_cost"] = qos_cost
         self._record(g, road, typ, completed, lat, viol, decided, failed, dropped)
         per_vehicle = X.stack(
-            (X.bincount(g, weights=resolved, minlength=B * M), X.bincount(g, weights=on_time, minlength=B * M)),
+            (X.bincount(g, weights=resolved, length=B * M), X.bincount(g, weights=on_time, length=B * M)),
             axis=1,
         ).reshape(B, M, 2)
         self.tasks = tasks[~resolved]
         counts = {
-            "tasks_completed": X.bincount(road, weights=completed, minlength=B),
-            "tasks_failed": X.bincount(road, weights=failed, minlength=B),
-            "tasks_dropped": X.bincount(road, weights=dropped, minlength=B),
-            "violations": X.bincount(road, weights=viol, minlength=B),
-            "tasks_decided": X.bincount(road, weights=decided, minlength=B),
+            "tasks_completed": X.bincount(road, weights=completed, length=B),
+            "tasks_failed": X.bincount(road, weights=failed, length=B),
+            "tasks_dropped": X.bincount(road, weights=dropped, length=B),
+            "violations": X.bincount(road, weights=viol, length=B),
+            "tasks_decided": X.bincount(road, weights=decided, length=B),
         }
         with X.errstate(invalid="ignore", divide="ignore"):
             counts["violation_rate"] = X.where(
                 counts["tasks_decided"] > 0, counts["violations"] / X.maximum(counts["tasks_decided"], 1.0), 0.0
             )
-            lat_sum = X.bincount(road, weights=X.where(completed, lat, 0.0), minlength=B)
+            lat_sum = X.bincount(road, weights=X.where(completed, lat, 0.0), length=B)
             counts["latency_ms_mean"] = X.where(
                 counts["tasks_completed"] > 0, 1e3 * lat_sum / X.maximum(counts["tasks_completed"], 1.0), np.nan
             )
@@ -620,28 +620,28 @@ class Engine:
         """Fold a slot's resolved tasks into the episode metrics (masks over all task rows)."""
         X, m, B, C, K = self.xp, self.metrics, self.B, len(CLASSES), self.K
         lat_c = X.where(completed, lat, 0.0)
-        m.counts[:, 3] += X.bincount(road, weights=failed, minlength=B)
-        m.counts[:, 4] += X.bincount(road, weights=dropped, minlength=B)
-        m.counts[:, 5] += X.bincount(road, weights=viol, minlength=B)
-        m.counts[:, 6] += X.bincount(road, weights=decided, minlength=B)
+        m.counts[:, 3] += X.bincount(road, weights=failed, length=B)
+        m.counts[:, 4] += X.bincount(road, weights=dropped, length=B)
+        m.counts[:, 5] += X.bincount(road, weights=viol, length=B)
+        m.counts[:, 6] += X.bincount(road, weights=decided, length=B)
         m.add_latencies(road, lat, completed)
         cls = self.vclass.reshape(-1)[g]
         rc = road * C + cls
-        m.by_class[..., 0] += X.bincount(rc, weights=completed, minlength=B * C).reshape(B, C)
-        m.by_class[..., 1] += X.bincount(rc, weights=lat_c, minlength=B * C).reshape(B, C)
-        m.by_class[..., 2] += X.bincount(rc, weights=viol, minlength=B * C).reshape(B, C)
-        m.by_class[..., 3] += X.bincount(rc, weights=decided, minlength=B * C).reshape(B, C)
+        m.by_class[..., 0] += X.bincount(rc, weights=completed, length=B * C).reshape(B, C)
+        m.by_class[..., 1] += X.bincount(rc, weights=lat_c, length=B * C).reshape(B, C)
+        m.by_class[..., 2] += X.bincount(rc, weights=viol, length=B * C).reshape(B, C)
+        m.by_class[..., 3] += X.bincount(rc, weights=decided, length=B * C).reshape(B, C)
         rt = road * K + typ
-        m.by_type[..., 0] += X.bincount(rt, weights=completed, minlength=B * K).reshape(B, K)
-        m.by_type[..., 1] += X.bincount(rt, weights=lat_c, minlength=B * K).reshape(B, K)
+        m.by_type[..., 0] += X.bincount(rt, weights=completed, length=B * K).reshape(B, K)
+        m.by_type[..., 1] += X.bincount(rt, weights=lat_c, length=B * K).reshape(B, K)
         if m.tracked_vid.shape[1] and bool((m.tracked_vid != -2).any()):
             n = B * self.M
             per = X.stack(
                 (
-                    X.bincount(g, weights=completed, minlength=n),
-                    X.bincount(g, weights=lat_c, minlength=n),
-                    X.bincount(g, weights=viol, minlength=n),
-                    X.bincount(g, weights=decided, minlength=n),
+                    X.bincount(g, weights=completed, length=n),
+                    X.bincount(g, weights=lat_c, length=n),
+                    X.bincount(g, weights=viol, length=n),
+                    X.bincount(g, weights=decided, length=n),
                 ),
                 axis=1,
             ).reshape(B, self.M, 4)

@@ -143,17 +143,17 @@ class BatchMetrics:
         ``mask`` (all if None): masked rows weigh 0 (the same sums as leaving them out)."""
         X, B = self.xp, self.B
         if mask is None:
-            n_b = X.astype(X.bincount(road, minlength=B), X.float64)
+            n_b = X.astype(X.bincount(road, length=B), X.float64)
             lat_m = lat_s
         else:
-            n_b = X.bincount(road, weights=mask, minlength=B)
+            n_b = X.bincount(road, weights=mask, length=B)
             lat_m = X.where(mask, lat_s, 0.0)
         if X is xp_mod.NUMPY and not n_b.any():
             return  # nothing to fold in (the update below would add exact zeros)
-        sum_b = X.bincount(road, weights=lat_m, minlength=B)
+        sum_b = X.bincount(road, weights=lat_m, length=B)
         mean_b = X.where(n_b > 0, sum_b / X.maximum(n_b, 1.0), 0.0)
         dev2 = (lat_m - mean_b[road]) ** 2
-        m2_b = X.bincount(road, weights=dev2 if mask is None else X.where(mask, dev2, 0.0), minlength=B)
+        m2_b = X.bincount(road, weights=dev2 if mask is None else X.where(mask, dev2, 0.0), length=B)
         n_a = self.counts[:, 2]
         tot = n_a + n_b
         delta = mean_b - self.lat[:, 0]

@@ -45,7 +45,7 @@ def local_phase(tasks: np.ndarray, t0_g: np.ndarray, horizon_g: np.ndarray, cpu_
     done, left = fifo_slot(g, tasks[idx, T_ARR], xp.maximum(tasks[idx, T_ARR], t0_g[g]), work, rate, t0_g, horizon_g[g])
     tasks[idx, LOC_REM] = left
     tasks[idx, LOC_DONE] = xp.where(left == 0.0, done, INF)
-    return xp.bincount(g, weights=work - left, minlength=t0_g.shape[0])
+    return xp.bincount(g, weights=work - left, length=t0_g.shape[0])
 
 
 def uplink_phase(tasks: np.ndarray, t0_g: np.ndarray, tcut_g: np.ndarray, rate_bps: np.ndarray) -> np.ndarray:
@@ -62,9 +62,9 @@ def uplink_phase(tasks: np.ndarray, t0_g: np.ndarray, tcut_g: np.ndarray, rate_b
         g, tasks[idx, T_ARR], xp.maximum(tasks[idx, T_ARR], t0_g[g]), work, rate_bps, t0_g, tcut_g[g]
     )
     tasks[idx, UP_REM] = left
-    up = left == 0.0
-    tasks[idx[up], EDGE_T] = xp.maximum(done[up], tasks[idx[up], UPF_T])
-    return xp.bincount(g, weights=work - left, minlength=t0_g.shape[0])
+    # A where over the rows, not a masked write: the same values, no compaction (a host sync on a device).
+    tasks[idx, EDGE_T] = xp.where(left == 0.0, xp.maximum(done, tasks[idx, UPF_T]), tasks[idx, EDGE_T])
+    return xp.bincount(g, weights=work - left, length=t0_g.shape[0])
 
 
 def edge_phase(
@@ -85,9 +85,8 @@ def edge_phase(
     arrival = xp.maximum(tasks[idx, EDGE_T], t0_g[g])
     done, left = fifo_slot(q, tasks[idx, EDGE_T], arrival, work, rate_q, t0_q, tcut_g[g])
     tasks[idx, EDGE_REM] = left
-    fin = left == 0.0
-    tasks[idx[fin], RES_T] = done[fin]
-    return xp.bincount(q, weights=work - left, minlength=rate_q.shape[0])
+    tasks[idx, RES_T] = xp.where(left == 0.0, done, tasks[idx, RES_T])
+    return xp.bincount(q, weights=work - left, length=rate_q.shape[0])
 
 
 def downloading(tasks: np.ndarray, t1_g: np.ndarray) -> np.ndarray:
@@ -117,8 +116,8 @@ def downlink_phase(
     done, left = fifo_slot(g, tasks[idx, RES_T], arrival, work, rate_bps, t0_g, tcut_g[g])
     tasks[idx, RES_REM] = left
     fin = xp.isfinite(done) & (done <= tcut_g[g])
-    tasks[idx[fin], REM_DONE] = done[fin]
-    return xp.bincount(g, weights=work - left, minlength=t0_g.shape[0])
+    tasks[idx, REM_DONE] = xp.where(fin, done, tasks[idx, REM_DONE])
+    return xp.bincount(g, weights=work - left, length=t0_g.shape[0])
 
 
 def finish_time(tasks: np.ndarray) -> np.ndarray:

@@ -112,8 +112,11 @@ class Numpy:
     lexsort: Any = staticmethod(np.lexsort)
 
     # --- outside the array API standard -----------------------------------------------------------
-    def bincount(self, x: np.ndarray, weights: np.ndarray | None = None, minlength: int = 0) -> np.ndarray:
-        return np.bincount(x, weights=weights, minlength=minlength)
+    def bincount(
+        self, x: np.ndarray, weights: np.ndarray | None = None, minlength: int = 0, length: int | None = None
+    ) -> np.ndarray:
+        """``np.bincount``; ``length`` (the exact size, every value below it) is ``minlength`` here."""
+        return np.bincount(x, weights=weights, minlength=minlength if length is None else length)
 
     def repeat(self, x: np.ndarray, counts: Any) -> np.ndarray:
         return np.repeat(x, counts)
@@ -298,10 +301,17 @@ class Torch:
         return perm
 
     # --- outside the array API standard -------------------------------------------------------------
-    def bincount(self, x: Any, weights: Any = None, minlength: int = 0) -> Any:
+    def bincount(self, x: Any, weights: Any = None, minlength: int = 0, length: int | None = None) -> Any:
         """``np.bincount`` by ``index_add_`` into a zero vector: float64 when weighted, int64 if not.
-        The length is ``max(minlength, x.max() + 1)`` (one host read when ``x`` may exceed it)."""
-        n = minlength if x.numel() == 0 else max(minlength, int(x.max()) + 1)
+
+        The length is ``max(minlength, x.max() + 1)``: one host read (a device sync) per call. A
+        caller that knows the exact size (roads, vehicle slots, queues) passes ``length``: every
+        value of ``x`` must be below it (an index error otherwise, on CUDA a device-side assert),
+        and no read is made."""
+        if length is not None:
+            n = length
+        else:
+            n = minlength if x.numel() == 0 else max(minlength, int(x.max()) + 1)
         if weights is None:
             out = self.torch.zeros(n, dtype=self.int64, device=self.device)
             return out.index_add_(0, x, self.torch.ones_like(x))
