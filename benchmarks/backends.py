@@ -39,6 +39,11 @@ class Backend:
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
 
+    @property
+    def on_cluster(self) -> bool:
+        """Ray on a cluster given by address (its workers may run on other machines)."""
+        return self.ray_address not in (None, "")
+
     def describe(self) -> str:
         if self.ray_address is None:
             return "this process" if self.workers == 1 else f"{self.workers} worker processes"

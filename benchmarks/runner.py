@@ -147,10 +147,15 @@ def error_row(job: Job, text: str) -> dict[str, Any]:
     return {**_identity(job), "error": text}
 
 
-def in_process(job: Job) -> bool:
+def in_process(job: Job, backend: Backend | None = None) -> bool:
     """Jobs kept in this process when others go to workers: an agent appending to an LLM transcript
-    (several processes appending multi-kilobyte records to one file could interleave them)."""
-    return "transcript" in job.agent_kw
+    (several processes appending multi-kilobyte records to one file could interleave them), and,
+    on a Ray cluster, an agent whose LLM endpoint is on this machine's loopback address (the
+    loopback planner), which other nodes cannot reach."""
+    if "transcript" in job.agent_kw:
+        return True
+    local_endpoint = any(host in str(job.agent_kw.get("base_url", "")) for host in ("127.0.0.1", "localhost"))
+    return backend is not None and backend.on_cluster and local_endpoint
 
 
 def execute(jobs: list[Job], workers: int = 1) -> Run:
@@ -172,7 +177,7 @@ def run_jobs(jobs: list[Job], backend: Backend, out_dir: Path | None = None, res
     todo = [i for i, row in enumerate(rows) if row is None]
     bar = Progress(len(todo))
     run = Run(resumed=len(jobs) - len(todo), backend=backend.describe())
-    finished = results(attempt, jobs, todo, backend, error_row, here=in_process)
+    finished = results(attempt, jobs, todo, backend, error_row, here=lambda job: in_process(job, backend))
     try:
         for i, row in finished:
             rows[i] = row

@@ -164,3 +164,12 @@ def test_resume_with_more_seeds_runs_only_the_new_ones(tmp_path: Path, monkeypat
     more = run_jobs(plan(["dynamic"], ["go"], [0, 1, 2], 5), Backend(workers=1), out_dir=tmp_path, resume=True)
     assert ran == ["go/1", "go/2"] and more.resumed == 1
     assert [r["seed"] for r in _rows(tmp_path)] == [0, 1, 2]
+
+
+def test_loopback_planner_jobs_stay_here_only_on_a_ray_cluster() -> None:
+    loopback = Job("goal_switch", "default", {}, "hybrid", 0, 5, {"base_url": "http://127.0.0.1:5123/v1"})
+    remote = Job("goal_switch", "default", {}, "hybrid", 0, 5, {"base_url": "https://llm.example/v1"})
+    cluster, local_ray = Backend(workers=2, ray_address="auto"), Backend(workers=2, ray_address="")
+    assert runner.in_process(loopback, cluster) and not runner.in_process(remote, cluster)
+    assert not runner.in_process(loopback, local_ray) and not runner.in_process(loopback, Backend(workers=2))
+    assert runner.in_process(Job("dynamic", "default", {}, "sp-llm", 0, 5, {"transcript": "t.jsonl"}))
