@@ -117,7 +117,8 @@ def _server_budget(
     key = X.arange(B)[:, None] * n_srv + server
     # A vehicle no server holds yet (it entered in a gap) has no queue: its shares count nowhere.
     weights = X.where(held, a.sum(axis=2), 0.0)
-    totals = X.bincount(key.reshape(-1), weights=weights.reshape(-1), minlength=B * n_srv).reshape(B, n_srv)
+    # Every key is below B * n_srv (servers are numbered below n_servers), so no read of key.max().
+    totals = X.bincount(key.reshape(-1), weights=weights.reshape(-1), length=B * n_srv).reshape(B, n_srv)
     over = totals > 1.0 + SUM_TOL
     if strict and bool(over.any()):
         over_h, totals_h = X.to_numpy(over), X.to_numpy(totals)

@@ -41,6 +41,23 @@ def segment_layout(seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return seg[starts], starts, row, col, width
 
 
+def segment_rows(seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """``(row, col, n_rows, width)`` of ``segment_layout`` for sorted ``seg`` (``m > 0``), with one host
+    read (of the two sizes together) and no compaction: ``col`` counts back to the segment's start
+    by a running maximum of the start indices. The same integers as ``segment_layout``.
+    """
+    xp = xp_of(seg)
+    m = seg.shape[0]
+    first = xp.empty(m, dtype=xp.bool_)
+    first[:1] = True
+    first[1:] = seg[1:] != seg[:-1]
+    row = xp.cumsum(first) - 1
+    idx = xp.arange(m)
+    col = idx - xp.cummax(xp.where(first, idx, 0))
+    n_rows, width = (int(v) + 1 for v in xp.to_numpy(xp.stack([row[-1], col.max()])))
+    return row, col, n_rows, width
+
+
 def lindley(
     seg: np.ndarray,
     arrival_s: np.ndarray,
@@ -66,11 +83,10 @@ def lindley(
     if seg.shape[0] == 0:
         empty = xp.empty(0)
         return empty, empty
-    labels, _, row, col, width = segment_layout(seg)
+    row, col, n_rows, width = segment_rows(seg)
     # Running sums and maxima restart at every queue: both run down the columns of a padded
     # (longest queue × queues) matrix, one column per queue. (A global cumsum minus offsets would
     # be cheaper but loses precision when a queue of bits follows queues of 1e12 cycles.)
-    n_rows = labels.shape[0]
     flat = col * n_rows + row
     w_pad = xp.zeros((width, n_rows))
     w_pad.reshape(-1)[flat] = work

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .xp import Numpy, Torch, xp_of
+from .xp import NUMPY, Numpy, Torch, xp_of
 
 # The SplitMix64 constants as int64 words (the same bits as the unsigned constants); numpy scalars,
 # which numpy multiplies faster than Python ints and torch takes as plain numbers.
@@ -98,9 +98,11 @@ def poisson(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Poisson(λ) counts by inversion of the uniforms ``u`` (exact; O(λ) work per draw).
 
     The probabilities are carried in log space, so λ up to ~1e5 neither underflows nor
-    overflows. Only the draws not yet settled take part in each round (one host read per round
-    on torch, for the number still to settle); log(k) is numpy's, a host constant, so numpy and
-    torch add the same numbers.
+    overflows. log(k) is numpy's, a host constant, so numpy and torch add the same numbers. numpy
+    updates only the draws not yet settled in each round; torch updates all draws every round and
+    keeps the settled ones by ``where`` (the same per-draw arithmetic, so the same counts), with
+    one host read per ``_POISSON_CHECK`` rounds (whether any draw is still to settle) instead of a
+    boolean compaction per round.
     """
     xp = xp_of(u, lam)
     u = xp.asarray(u, dtype=xp.float64)
@@ -109,8 +111,10 @@ def poisson(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
     out = xp.zeros(u_f.shape[0], dtype=xp.int64)
     log_p = -lam_f
     cdf = xp.exp(log_p)
-    todo = xp.flatnonzero((u_f > cdf) & (lam_f > 0.0))
     log_lam = xp.log(xp.where(lam_f > 0.0, lam_f, 1.0))
+    if xp is not NUMPY:
+        return _poisson_masked(xp, u_f, lam_f, log_lam, log_p, cdf, out).reshape(tuple(u.shape))
+    todo = xp.flatnonzero((u_f > cdf) & (lam_f > 0.0))
     k = 0
     while todo.shape[0]:
         k += 1
@@ -121,3 +125,28 @@ def poisson(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
         keep = (u_f[todo] > cdf[todo]) & (k < lam_f[todo] + 40.0 * xp.sqrt(lam_f[todo]) + 40.0)
         todo = todo[keep]
     return out.reshape(tuple(u.shape))
+
+
+# Rounds of the torch Poisson loop between two host reads of "is any draw still to settle".
+_POISSON_CHECK = 8
+
+
+def _poisson_masked(xp: Numpy | Torch, u_f: Any, lam_f: Any, log_lam: Any, log_p: Any, cdf: Any, out: Any) -> Any:
+    """The inversion loop of ``poisson`` at a fixed shape: every draw is computed every round and
+    the settled ones keep their cdf and count (``where``), so the rounds past the last one change
+    nothing; a draw still to settle adds the same numbers in the same order as numpy's loop.
+    """
+    todo = (u_f > cdf) & (lam_f > 0.0)
+    # The same stop far past the mean as numpy's loop, element by element.
+    stop = lam_f + 40.0 * xp.sqrt(lam_f) + 40.0
+    k = 0
+    while bool(todo.any()):
+        for _ in range(_POISSON_CHECK):
+            k += 1
+            # log_p runs on past a draw's last round unmasked: only the masked cdf and count read it.
+            log_p = log_p + (log_lam - float(np.log(k)))
+            cdf = xp.where(todo, cdf + xp.exp(log_p), cdf)
+            # A draw is to settle in rounds 1..k of its own and never after: counting them gives k.
+            out = out + xp.astype(todo, xp.int64)
+            todo = todo & (u_f > cdf) & (k < stop)
+    return out
