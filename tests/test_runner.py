@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -134,14 +135,27 @@ def test_compare_ctrl_c_writes_the_report_of_what_finished(
     assert "Interrupted (Ctrl-C) after 2 of 8 episodes" in (out / "report.md").read_text()
 
 
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` is alive (not gone and not a zombie awaiting its parent)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc (Linux)")
 def test_stopping_early_stops_the_worker_processes() -> None:
-    jobs = _jobs()
+    # A short episode, then one that would run for minutes, then more in the queue.
+    jobs = [Job("dynamic", "default", {}, "go", 0, 3), *plan(["dynamic"], ["dpp"], [0, 1, 2], 5000)]
     finished = results(runner.attempt, jobs, list(range(len(jobs))), Backend(workers=2), runner.error_row)
-    i, row = next(finished)
-    assert row["agent"] == jobs[i].agent
-    assert multiprocessing.active_children()  # the pool's workers
+    assert next(finished)[0] == 0
+    workers = [p.pid for p in multiprocessing.active_children()]
+    assert workers and all(pid is not None and _running(pid) for pid in workers)
+    started = time.perf_counter()
     finished.close()  # what Ctrl-C in the caller does: the queue is dropped and the workers stopped
-    assert not multiprocessing.active_children()
+    assert time.perf_counter() - started < 30.0  # the long episode was stopped, not waited for
+    assert not [pid for pid in workers if pid is not None and _running(pid)]
 
 
 def test_a_worker_imports_torch_only_for_an_agent_that_needs_it() -> None:
