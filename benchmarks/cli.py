@@ -28,10 +28,19 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def opt(default: Any, help: str, *, const: Any = None, choices: Sequence[Any] | None = None, group: str = "") -> Any:
+def opt(
+    default: Any,
+    help: str,
+    *,
+    const: Any = None,
+    choices: Sequence[Any] | None = None,
+    group: str = "",
+    metavar: str | None = None,
+) -> Any:
     """A dataclass field with its command-line help. ``const``: the value when the option is given
-    without one (the option then takes zero or one value). ``group``: the ``--help`` section."""
-    meta = {"help": help, "const": const, "choices": choices, "group": group}
+    without one (the option then takes zero or one value). ``group``: the ``--help`` section.
+    ``metavar``: the value's name in ``--help``."""
+    meta = {"help": help, "const": const, "choices": choices, "group": group, "metavar": metavar}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -61,6 +70,8 @@ def _argument(parser: argparse._ActionsContainer, f: dataclasses.Field[Any], tp:
         kw.update(nargs="?", const=meta["const"])
     if meta.get("choices"):
         kw["choices"] = meta["choices"]
+    if meta.get("metavar"):
+        kw["metavar"] = meta["metavar"]
     parser.add_argument("--" + f.name.replace("_", "-"), **kw)
 
 

@@ -141,7 +141,7 @@ class Args:
     agents: list[str] | None = opt(None, f"default: {' '.join(DEFAULT_AGENTS)}")
     seeds: int | None = opt(None, "number of seeds (0, 1, ...); default 10, quick 2")
     slots: int | None = opt(None, "slots per episode (default: the scenario's)")
-    out: Path | None = opt(None, "output folder (default results/<time>)")
+    out: Path | None = opt(None, "output folder (default results/<time>)", metavar="DIR")
     quick: bool = opt(False, "2 seeds, 60-slot episodes, no oracle: about a minute on one core")
     proactivity: bool = opt(
         False, "also run the proactivity study (benchmarks.proactivity, same seeds and slots) and add its section"
@@ -155,9 +155,12 @@ class Args:
         "run the episodes as Ray tasks (pip install 'vecgym[ray]'): alone, on a local Ray instance with "
         "--workers CPUs; with an ADDRESS (auto, ray://head:10001), on that cluster",
         const="",
+        metavar="ADDRESS",
     )
     resume: Path | None = opt(
-        None, "continue the run in this folder: skip the episodes already in its episodes.jsonl (implies --out)"
+        None,
+        "continue the run in this folder: skip the episodes already in its episodes.jsonl (implies --out)",
+        metavar="DIR",
     )
     llm_base_url: str | None = opt(None, "OpenAI-compatible endpoint (default: OPENAI_BASE_URL)", group=LLM_GROUP)
     llm_model: str | None = opt(None, "model name (default: VECGYM_LLM_MODEL)", group=LLM_GROUP)

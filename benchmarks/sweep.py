@@ -3,11 +3,11 @@
     python -m benchmarks.sweep --grid quick                  # under a minute on 2 cores
     python -m benchmarks.sweep --grid frontier --out results/frontier --workers 8
     python -m benchmarks.sweep --grid my_grid.toml --dry-run  # list the grid points, run nothing
-    python -m benchmarks.sweep --grid frontier --out results/frontier --resume
+    python -m benchmarks.sweep --grid frontier --resume results/frontier
 
 The grid is data (a TOML file, ``benchmarks.grid``; the shipped ones are in
 ``benchmarks/grids/``); the episodes run on the compare runner (``benchmarks.runner``), with the
-same backends (``--workers``, ``--ray``) and ``--resume``. Writes, under ``--out``:
+same backends (``--workers``, ``--ray [ADDRESS]``) and ``--resume DIR``. Writes, under ``--out``:
 
 * ``episodes.jsonl``: the runner's rows, one per episode;
 * ``sweep.csv`` (or ``sweep.parquet``): one row per episode, the axis values as their own columns
@@ -61,9 +61,14 @@ class Args:
     format: str = opt("csv", "the tidy table's format (parquet needs pyarrow)", choices=("csv", "parquet"))
     workers: int = opt(os.cpu_count() or 1, "episodes run at once, in worker processes (1: here, in turn)")
     ray: str | None = opt(
-        None, "run the episodes as Ray tasks: a local Ray instance, or the cluster at ADDRESS", const=""
+        None,
+        "run the episodes as Ray tasks: a local Ray instance, or the cluster at ADDRESS",
+        const="",
+        metavar="ADDRESS",
     )
-    resume: bool = opt(False, "skip the episodes already in --out's episodes.jsonl")
+    resume: Path | None = opt(
+        None, "continue the sweep in this folder: skip the episodes already in its episodes.jsonl", metavar="DIR"
+    )
     dry_run: bool = opt(False, "print the grid points and the number of episodes, run nothing")
 
     def __post_init__(self) -> None:
@@ -73,8 +78,8 @@ class Args:
             raise ValueError("--seeds must be >= 1")
         if self.slots is not None and self.slots < 1:
             raise ValueError("--slots must be >= 1")
-        if self.resume and self.out is None:
-            raise ValueError("--resume needs --out: the folder of the sweep to continue")
+        if self.resume is not None and self.out is not None and self.out != self.resume:
+            raise ValueError("--resume DIR writes to DIR: leave out --out, or give the same folder")
 
 
 def key(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -85,9 +90,9 @@ def execute(jobs: list[Job], out_dir: Path, args: Args) -> tuple[list[dict[str, 
     """Run the jobs on the compare runner's backends; (rows in job order, whether the run was interrupted)."""
     backend = Backend(workers=args.workers, ray_address=args.ray)
     try:
-        run = run_jobs(jobs, backend=backend, out_dir=out_dir, resume=args.resume)
+        run = run_jobs(jobs, backend=backend, out_dir=out_dir, resume=args.resume is not None)
     except (FileNotFoundError, ValueError) as exc:  # --resume on a folder without, or with other, episodes
-        if not args.resume:
+        if args.resume is None:
             raise
         raise SystemExit(f"error: {exc}") from None
     return run.rows, run.interrupted
@@ -230,7 +235,7 @@ def summary(
         "",
     ]
     if interrupted:
-        out += ["**Interrupted:** the table has the episodes that finished; rerun with `--resume` to finish.", ""]
+        out += ["**Interrupted:** the table has the episodes that finished; rerun with `--resume DIR` to finish.", ""]
     if failed:
         out += ["**Failed episodes:**", ""]
         out += [f"- {'/'.join(str(r[k]) for k in KEY)}: {str(r['error']).strip().splitlines()[-1]}" for r in failed]
@@ -278,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> Path | None:
     if args.dry_run:
         print(dry_run(grid, jobs))
         return None
-    out_dir = args.out or Path("results") / f"sweep-{grid.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out_dir = args.resume or args.out or Path("results") / f"sweep-{grid.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "grid.toml").write_text(grid.source)
     cmd = "python -m benchmarks.sweep " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -157,8 +157,8 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit, match="unknown scenarios"):
         sweep.main(["--grid", str(write(tmp_path, TINY.replace('["dynamic"]', '["nowhere"]')))])
     with pytest.raises(SystemExit):
-        sweep.main(["--resume"])  # needs --out
-    assert "--resume needs --out" in capsys.readouterr().err
+        sweep.main(["--resume", str(tmp_path / "a"), "--out", str(tmp_path / "b")])
+    assert "--resume DIR writes to DIR" in capsys.readouterr().err
     try:
         import pyarrow  # noqa: F401
     except ImportError:
@@ -233,7 +233,7 @@ def test_resume_runs_only_the_missing_episodes(tmp_path: Path, monkeypatch: pyte
         return real(job)
 
     monkeypatch.setattr(runner, "attempt", counting)
-    sweep.main([*argv, "--resume"])
+    sweep.main(["--grid", str(grid_path), "--workers", "1", "--resume", str(out)])
     assert ran == [(json.loads(line)["variant"], json.loads(line)["agent"]) for line in lines[-2:]]
     table = read_csv(out / "sweep.csv")
     assert len(table) == 6
