@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,7 +57,7 @@ def results(
     backend: Backend,
     on_error: Callable[[J, str], R],
     here: Callable[[J], bool] = lambda job: False,
-) -> Iterator[tuple[int, R]]:
+) -> Generator[tuple[int, R], None, None]:
     """``(i, fn(jobs[i]))`` for each index, in completion order. Jobs for which ``here(job)`` is
     true run in this process, while the workers run the others. A worker that dies (killed for
     memory, a lost Ray node) yields ``on_error(job, traceback)`` for its job instead."""
@@ -83,7 +83,7 @@ def single_thread_env() -> Iterator[None]:
     """These variables set to 1 in ``os.environ`` (workers started inside inherit them, so numpy,
     imported when a spawned worker unpickles its first job, already sees them), then restored."""
     saved = {var: os.environ.get(var) for var in THREAD_VARS}
-    os.environ.update({var: "1" for var in THREAD_VARS})
+    pin_one_thread()
     try:
         yield
     finally:
@@ -101,7 +101,7 @@ def _processes(
     local: list[int],
     workers: int,
     on_error: Callable[[J, str], R],
-) -> Iterator[tuple[int, R]]:
+) -> Generator[tuple[int, R], None, None]:
     """A spawn pool: a fork would copy this process's threads' state (the loopback planner's server
     thread, BLAS / OpenMP pools) into a child that has no such threads, which can deadlock; spawn
     starts clean interpreters on every platform, and their start-up (about a second) is small
@@ -142,6 +142,37 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         proc.join()
 
 
+def import_ray() -> Any:
+    """``ray``, or an ImportError naming the extra."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError(RAY_MISSING) from exc
+    return ray
+
+
+@contextmanager
+def ray_session(address: str, num_cpus: int) -> Iterator[Any]:
+    """Ray initialised for a run, yielding the module: as it is if this process already did; else a
+    local instance with ``num_cpus`` CPUs (``address`` ``""``) or the cluster at ``address``, its
+    tasks with one BLAS / OpenMP / numba thread, shut down after."""
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    on_this_machine = address == ""
+    ray.init(
+        address=None if on_this_machine else address,
+        num_cpus=num_cpus if on_this_machine else None,
+        include_dashboard=False,
+        runtime_env={"env_vars": dict.fromkeys(THREAD_VARS, "1")},
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
 def _ray(
     fn: Callable[[J], R],
     jobs: list[J],
@@ -149,36 +180,23 @@ def _ray(
     local: list[int],
     backend: Backend,
     on_error: Callable[[J, str], R],
-) -> Iterator[tuple[int, R]]:
+) -> Generator[tuple[int, R], None, None]:
     """Ray tasks of one CPU each, on a local instance started here (shut down after) or on the
     cluster at ``backend.ray_address``."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise ImportError(RAY_MISSING) from exc
-    started_here = not ray.is_initialized()
-    if started_here:
-        on_this_machine = backend.ray_address == ""
-        ray.init(
-            address=None if on_this_machine else backend.ray_address,
-            num_cpus=backend.workers if on_this_machine else None,
-            include_dashboard=False,
-            runtime_env={"env_vars": {var: "1" for var in THREAD_VARS}},
-        )
-    task = ray.remote(num_cpus=1, max_retries=0)(fn)
-    refs: dict[Any, int] = {task.remote(jobs[i]): i for i in indices}
-    pending = list(refs)
-    try:
-        yield from ((i, fn(jobs[i])) for i in local)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                try:
-                    yield refs[ref], ray.get(ref)
-                except Exception:  # a crashed worker or lost node (the episode's own errors are rows)
-                    yield refs[ref], on_error(jobs[refs[ref]], traceback.format_exc())
-    finally:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        if started_here:
-            ray.shutdown()
+    assert backend.ray_address is not None
+    with ray_session(backend.ray_address, backend.workers) as ray:
+        task = ray.remote(num_cpus=1, max_retries=0)(fn)
+        refs: dict[Any, int] = {task.remote(jobs[i]): i for i in indices}
+        pending = list(refs)
+        try:
+            yield from ((i, fn(jobs[i])) for i in local)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    try:
+                        yield refs[ref], ray.get(ref)
+                    except Exception:  # a crashed worker or lost node (the episode's own errors are rows)
+                        yield refs[ref], on_error(jobs[refs[ref]], traceback.format_exc())
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 import agents
+from agents.llm.calllog import REPORTED as LLM_REPORTED
 from agents.rollout import NONDETERMINISTIC_FIELDS, StepRecord, rollout
 from benchmarks.backends import Backend, results
 from benchmarks.phases import phase_fields
@@ -27,10 +28,7 @@ from vecgym import scenarios
 #: identical, whatever the backend and worker count, once exactly these are removed.
 ROW_TIMING_FIELDS: tuple[str, ...] = (
     *NONDETERMINISTIC_FIELDS,
-    "llm_llm_ms_median",
-    "llm_llm_ms_p99",
-    "llm_decision_ms_median",
-    "llm_decision_ms_p99",
+    *(f"llm_{name}" for name in LLM_REPORTED if name.endswith(("_ms_median", "_ms_p99"))),
 )
 
 
@@ -91,6 +89,11 @@ def _identity(job: Job) -> dict[str, Any]:
         "seed": job.seed,
         "max_episode_steps": job.slots,
     }
+
+
+def job_key(job: Job) -> tuple[Any, ...]:
+    """The key of the job's row (``store.row_key``): how a stored row is matched to its job."""
+    return row_key(_identity(job))
 
 
 def run_episode(job: Job) -> dict[str, Any]:
@@ -170,7 +173,7 @@ def run_jobs(jobs: list[Job], backend: Backend, out_dir: Path | None = None, res
     ``resume`` skips the jobs whose rows are already there (``benchmarks.store``). Ctrl-C stops the
     run: ``run.interrupted`` is set and ``run.rows`` holds the episodes that finished."""
     store = EpisodeStore(out_dir, resume) if out_dir is not None else None
-    keys = [row_key(_identity(job)) for job in jobs]
+    keys = [job_key(job) for job in jobs]
     if store is not None:
         store.check_plan(keys)
     rows: list[dict[str, Any] | None] = [store.done.get(k) if store else None for k in keys]
@@ -187,9 +190,7 @@ def run_jobs(jobs: list[Job], backend: Backend, out_dir: Path | None = None, res
     except KeyboardInterrupt:
         run.interrupted = True
     finally:
-        close = getattr(finished, "close", None)
-        if close is not None:
-            close()  # stops the workers and cancels the rest (a no-op when all finished)
+        finished.close()  # stops the workers and cancels the rest (a no-op when all finished)
         bar.close()
     run.rows = [row for row in rows if row is not None]
     for row in run.rows:

@@ -39,13 +39,13 @@ import multiprocessing
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Any
 
-from benchmarks.backends import THREAD_VARS, single_thread_env
+from benchmarks.backends import THREAD_VARS, import_ray, ray_session, single_thread_env
 from benchmarks.throughput_cases import _Clock, record, runners, schedule
 
 #: The BLAS / OpenMP thread-count variables each task pins to one thread.
@@ -56,7 +56,6 @@ SCALE_OUT_RUNNER = {"batch-64": "VECVectorEnv.step"}
 #: Seconds a task waits at the start barrier for the others (a cluster with fewer free CPUs than W
 #: never starts them all).
 BARRIER_TIMEOUT_S = 600.0
-RAY_MISSING = "--ray needs Ray (Ray Core): pip install 'vecgym[ray]'"
 
 
 @dataclass(frozen=True)
@@ -184,11 +183,11 @@ def run_processes(tasks: list[Task]) -> list[TaskResult]:
 
 
 def _import_ray() -> Any:
+    """``ray``, or exit naming the extra (this is a command line's error)."""
     try:
-        import ray
+        return import_ray()
     except ImportError as exc:
-        raise SystemExit(RAY_MISSING) from exc
-    return ray
+        raise SystemExit(str(exc)) from None
 
 
 class _RayBarrierActor:
@@ -229,24 +228,6 @@ def run_ray(tasks: list[Task]) -> list[TaskResult]:
         return list(ray.get([remote.remote(task, _RayBarrier(actor)) for task in tasks]))
     finally:
         ray.kill(actor)
-
-
-@contextmanager
-def ray_session(address: str | None, num_cpus: int) -> Iterator[None]:
-    """Ray initialised for the run: as it is if this process already did, else a local instance with
-    ``num_cpus`` CPUs (``address`` None) or the cluster at ``address``; shut down after if started here."""
-    ray = _import_ray()
-    if ray.is_initialized():
-        yield
-        return
-    if address is None:
-        ray.init(num_cpus=num_cpus, include_dashboard=False)
-    else:
-        ray.init(address=address)
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,12 +273,13 @@ def format_row(r: ScaleRow) -> str:
 def main(args: Any) -> list[ScaleRow]:
     """``benchmarks.throughput --scale-out W …``: print the table and return its rows."""
     backend = "processes" if args.ray is None else "ray"
-    address = None if args.ray in (None, "local") else args.ray
+    address = "" if args.ray in (None, "local") else args.ray
     workers = sorted(set(args.scale_out))
     rows: list[ScaleRow] = []
     with ExitStack() as stack:
         if backend == "ray":
             t = time.perf_counter()
+            _import_ray()  # a missing extra is a usage error here
             stack.enter_context(ray_session(address, max(workers)))
             print(f"Ray ready in {time.perf_counter() - t:.1f} s ({address or 'local instance'}), not in the table.")
         print(f"{HEADER}  ({args.clock} clock)")

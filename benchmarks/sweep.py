@@ -38,8 +38,9 @@ import numpy as np
 from benchmarks.backends import Backend
 from benchmarks.cli import opt, parse
 from benchmarks.grid import SHORT, Grid, GridError, fmt_value, load, shipped_grids
-from benchmarks.runner import Job, run_jobs
+from benchmarks.runner import Job, job_key, run_jobs
 from benchmarks.stats import fmt, mean_ci
+from benchmarks.store import row_key
 
 #: The metrics of the summary table: (row key, column title).
 SUMMARY = (
@@ -82,10 +83,6 @@ class Args:
             raise ValueError("--resume DIR writes to DIR: leave out --out, or give the same folder")
 
 
-def key(row: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(row[k] for k in KEY)
-
-
 def execute(jobs: list[Job], out_dir: Path, args: Args) -> tuple[list[dict[str, Any]], bool]:
     """Run the jobs on the compare runner's backends; (rows in job order, whether the run was interrupted)."""
     backend = Backend(workers=args.workers, ray_address=args.ray)
@@ -111,11 +108,11 @@ def tidy(grid: Grid, jobs: list[Job], rows: list[dict[str, Any]]) -> list[dict[s
     """One row per episode: scenario, variant, agent, seed, the axis columns (None where an axis
     does not apply to the agent), then the runner row's scalar fields (lists such as the per-slot
     decision times are summarised as ``decision_ms_median``; ``episodes.jsonl`` keeps them)."""
-    by_key = {(j.scenario, j.variant, j.agent, j.seed): j for j in jobs}
+    by_key = {job_key(j): j for j in jobs}
     columns = grid.columns()
     out = []
     for row in rows:
-        job = by_key[key(row)]
+        job = by_key[row_key(row)]
         axes = {**job.overrides, **job.agent_kw}
         rec: dict[str, Any] = {k: row[k] for k in KEY}
         rec.update({c: cell(axes.get(c)) for c in columns})

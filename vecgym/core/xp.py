@@ -284,10 +284,10 @@ class Torch:
         return self.torch.isin(self._t(x), self._t(values))
 
     def select(self, conds: Sequence[Any], choices: Sequence[Any], default: Any = 0) -> Any:
-        out = self._t(default) if is_torch(default) else None
+        """numpy's ``select``: the first true condition's choice, else ``default``."""
+        out = self._t(default)
         for cond, choice in zip(reversed(conds), reversed(choices), strict=True):
-            base = out if out is not None else self._t(default)
-            out = self.torch.where(self._t(cond), self._t(choice), base)
+            out = self.torch.where(self._t(cond), self._t(choice), out)
         return out
 
     def flatnonzero(self, x: Any) -> Any:
